@@ -1,0 +1,8 @@
+"""Chapter 3 script: the same as ``xpnet plot activations``; run with --help for the options."""
+
+import sys
+
+from xpnet.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["plot", "activations", *sys.argv[1:]]))

@@ -1,0 +1,90 @@
+"""Shared fixtures: the real data in ../shared/data and one fixture per array backend.
+
+The real-data fixtures fail, never skip, when the data are missing: CI must
+not pass without having checked the book's accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("XPNET_TEST_DATA", ROOT.parent / "shared" / "data"))
+
+# Backends that must be there in CI, and optional ones that skip with a reason when absent.
+REQUIRED = ["numpy", "array_api_strict", "array_api_strict:device1"]
+OPTIONAL = ["torch", "dask"]
+ALL_BACKENDS = [*REQUIRED, *OPTIONAL, pytest.param("cuda", marks=pytest.mark.cupy)]
+
+
+def open_backend(spec: str) -> xpnet.Backend:
+    """The backend for ``spec``; an optional one that is not installed skips the test."""
+    try:
+        return xpnet.get_backend(spec)
+    except xpnet.BackendError as err:
+        if spec in REQUIRED:
+            raise
+        pytest.skip(f"{spec} not available: {err}")
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def backend(request: pytest.FixtureRequest) -> xpnet.Backend:
+    return open_backend(request.param)
+
+
+@pytest.fixture(params=REQUIRED)
+def required_backend(request: pytest.FixtureRequest) -> xpnet.Backend:
+    return open_backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    path = SHARED_DATA / "mnist"
+    if not (path / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST test files not found in {path} (set XPNET_TEST_DATA to the shared data directory)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def weights_path() -> Path:
+    path = SHARED_DATA / "sample_weight.pkl"
+    if not path.exists():
+        pytest.fail(f"{path} not found (set XPNET_TEST_DATA to the shared data directory)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The 10,000 test images as uint8 (10000, 784) and their labels (10000,)."""
+    from dataset.mnist import load_split
+
+    return load_split("test", normalize=False, data_dir=mnist_dir)
+
+
+@pytest.fixture(scope="session")
+def sample_weights(weights_path: Path) -> dict[str, np.ndarray]:
+    return xpnet.load_weights(weights_path)
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets an empty cache and no data or weights from the environment."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XPNET_CACHE_DIR", str(cache))
+    monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
+    monkeypatch.delenv("XPNET_WEIGHTS", raising=False)
+    return cache
+
+
+def assert_same_place(result: object, like: object) -> None:
+    """``result`` is an array of the same namespace and on the same device as ``like``."""
+    from array_api_compat import array_namespace, device
+
+    assert array_namespace(result) is array_namespace(like)
+    assert device(result) == device(like)

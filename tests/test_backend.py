@@ -1,0 +1,98 @@
+"""Backend selection, transfers, and that a CPU run never imports the GPU or heavy libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+from conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    ("spec", "name"),
+    [("cpu", "numpy"), ("numpy", "numpy"), ("array_api_strict", "array_api_strict")],
+)
+def test_specs_name_libraries(spec: str, name: str) -> None:
+    backend = xpnet.get_backend(spec)
+    assert backend.name == name
+    assert xpnet.get_namespace(spec) is backend.xp
+
+
+def test_strict_device1_is_kept_apart_from_the_cpu() -> None:
+    """The CPU stand-in for a GPU refuses what CuPy refuses, so the tests on it mean something."""
+    gpu_like = xpnet.get_backend("array_api_strict:device1")
+    cpu = xpnet.get_backend("array_api_strict")
+    a = gpu_like.asarray(np.ones(3))
+    with pytest.raises(ValueError):
+        a + cpu.asarray(np.ones(3))
+    with pytest.raises(RuntimeError):
+        np.asarray(a)
+
+
+def test_round_trip_through_each_backend(backend: xpnet.Backend) -> None:
+    host = np.arange(12, dtype=np.float32).reshape(3, 4)
+    moved = xpnet.to_device(host, backend)
+    assert xpnet.to_numpy(moved).dtype == np.float32
+    np.testing.assert_array_equal(xpnet.to_numpy(moved), host)
+
+
+@pytest.mark.parametrize(
+    ("spec", "device", "message"),
+    [
+        ("tensorflow", None, "unknown backend 'tensorflow'"),
+        ("numpy", "tpu", "numpy runs on the cpu only"),
+        ("array_api_strict", "device9", "array_api_strict:"),
+        ("cupy", "x", "cupy needs a GPU number"),
+        ("torch:cpu", "cuda", "device given twice"),
+    ],
+)
+def test_bad_specs_say_what_is_wrong(spec: str, device: str | None, message: str) -> None:
+    with pytest.raises(xpnet.BackendError, match=message):
+        xpnet.get_backend(spec, device)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+
+
+def test_cuda_without_cupy_or_gpu_is_one_clear_line() -> None:
+    probe = run_python("import importlib.util as u; print(u.find_spec('cupy') is not None)")
+    if probe.stdout.strip() == "True":
+        pytest.skip("CuPy is installed here; the missing-CuPy message cannot be produced")
+    result = subprocess.run(
+        [sys.executable, "-m", "xpnet", "infer", "--device", "cuda"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "cupy is not installed" in result.stderr and "xpnet[cuda12]" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cpu_run_imports_no_heavy_library(mnist_dir, weights_path) -> None:  # noqa: ANN001
+    code = (
+        "import sys, json; from xpnet.cli import main; "
+        f"main(['infer', '--data-dir', r'{mnist_dir}', '--weights', r'{weights_path}', '--json']); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0])["accuracy"] == 0.9352
+    loaded = set(json.loads(lines[-1]))
+    assert not loaded & {"cupy", "torch", "dask", "distributed", "matplotlib", "pooch", "requests", "tqdm"}
+    assert {"numpy", "array_api_compat"} <= loaded
+
+
+def test_help_imports_no_heavy_library() -> None:
+    result = run_python(
+        "import sys; from xpnet.cli import main\n"
+        "try: main(['--help'])\nexcept SystemExit: pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'cupy','torch','dask','matplotlib','pooch'}))"
+    )
+    assert result.stdout.strip().endswith("[]"), result.stdout

@@ -1,0 +1,77 @@
+"""The chapter's scripts and the xpnet command, run as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, check=False)
+
+
+def test_neuralnet_mnist_prints_the_books_accuracy(mnist_dir: Path, weights_path: Path) -> None:
+    result = run("scripts/neuralnet_mnist.py", "--device", "cpu", "--data-dir", str(mnist_dir),
+                 "--weights", str(weights_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "Accuracy:0.9352" in lines
+    assert "10000 images on numpy (cpu), batch 100" in result.stdout and "images/s" in result.stdout
+
+
+@pytest.mark.parametrize("backend", ["array_api_strict", "numpy"])
+def test_infer_json(mnist_dir: Path, weights_path: Path, backend: str) -> None:
+    result = run("-m", "xpnet", "infer", "--backend", backend, "--batch-size", "1000", "--json",
+                 "--data-dir", str(mnist_dir), "--weights", str(weights_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == 0.9352 and report["correct"] == 9352 and report["images"] == 10000
+    assert report["backend"] == backend and report["batch_size"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--batch-size", "0"], "--batch-size: expected a positive integer, got '0'"),
+        (["--weights", "/nonexistent/w.pkl"], "/nonexistent/w.pkl: cannot read weights"),
+        (["--backend", "tensorflow"], "unknown backend 'tensorflow'"),
+    ],
+)
+def test_bad_arguments_get_one_line(mnist_dir: Path, args: list[str], message: str) -> None:
+    result = run("scripts/neuralnet_mnist.py", "--data-dir", str(mnist_dir), *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_mnist_show_writes_a_digit(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "digit.png"
+    result = run("scripts/mnist_show.py", "--data-dir", str(mnist_dir), "--index", "0", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "label 7" in result.stdout
+    with Image.open(out) as image:
+        assert image.size == (300, 330)
+        assert len(np.unique(np.asarray(image.convert("L")))) > 10  # not blank
+
+
+def test_plot_activations_writes_a_figure(tmp_path: Path) -> None:
+    out = tmp_path / "act.png"
+    result = run("scripts/plot_activations.py", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as image:
+        assert image.size == (1000, 320)
+        assert len(np.unique(np.asarray(image.convert("L")))) > 10
+
+
+def test_show_index_out_of_range(mnist_dir: Path) -> None:
+    result = run("-m", "xpnet", "show", "--data-dir", str(mnist_dir), "--index", "10000")
+    assert result.returncode == 2
+    assert "--index 10000 is out of range" in result.stderr

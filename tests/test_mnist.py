@@ -1,0 +1,61 @@
+"""MNIST loading from the shared test files, and the book's accuracy on every backend and batch size."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import xpnet
+from dataset.mnist import load_array, load_mnist, load_split
+
+
+def raw_idx(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes())
+
+
+def test_test_split_shapes_and_values(mnist_dir: Path) -> None:
+    raw_images = raw_idx(mnist_dir / "t10k-images-idx3-ubyte.gz")
+    raw_labels = raw_idx(mnist_dir / "t10k-labels-idx1-ubyte.gz")
+    x, t = load_split("test", data_dir=mnist_dir)
+    assert x.shape == (10000, 784) and x.dtype == np.float32
+    assert t.shape == (10000,) and t.dtype == np.uint8
+    # independent decoding: the IDX payload follows a 16-byte (images) / 8-byte (labels) header
+    np.testing.assert_array_equal(x[1], np.frombuffer(raw_images[16 + 784 : 16 + 2 * 784], np.uint8) / np.float32(255))
+    assert t[:5].tolist() == list(raw_labels[8:13]) == [7, 2, 1, 0, 4]
+    assert 0.0 <= x.min() and x.max() == 1.0
+
+
+def test_book_options(mnist_dir: Path) -> None:
+    x, t = load_split("test", normalize=False, flatten=False, one_hot_label=True, data_dir=mnist_dir)
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == np.uint8
+    assert t.shape == (10000, 10) and t[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+
+
+def test_data_dir_from_environment(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XPNET_DATA_DIR", str(mnist_dir))
+    assert load_array("test", "labels").shape == (10000,)
+
+
+def test_load_mnist_needs_the_train_split(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the test split is here, so load_mnist goes to the (unreachable) mirrors and says so."""
+    import dataset.mnist
+
+    monkeypatch.setattr(dataset.mnist, "MIRRORS", ("http://127.0.0.1:9/",))
+    with pytest.raises(xpnet.DataError, match="train-images-idx3-ubyte.gz"):
+        load_mnist(data_dir=mnist_dir)
+
+
+@pytest.mark.parametrize("batch_size", [1, 100, 10000])
+def test_book_accuracy(required_backend: xpnet.Backend, batch_size: int, mnist_test, sample_weights) -> None:  # noqa: ANN001
+    images, labels = mnist_test
+    network = required_backend.asarrays(sample_weights)
+    x = required_backend.asarray(images)
+    assert xpnet.accuracy(network, x, required_backend.asarray(labels), batch_size) == 0.9352
+
+
+def test_book_accuracy_on_normalized_float32(mnist_dir: Path, sample_weights) -> None:  # noqa: ANN001
+    x, t = load_split("test", data_dir=mnist_dir)
+    assert xpnet.accuracy(sample_weights, x, t) == 0.9352

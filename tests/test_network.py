@@ -1,0 +1,133 @@
+"""The toy network, predict/classify/accuracy and their input checks, on every backend."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import xpnet
+from conftest import assert_same_place
+
+
+def test_toy_network_gives_the_books_output(backend: xpnet.Backend) -> None:
+    network = xpnet.init_network(backend)
+    x = backend.asarray(np.array([1.0, 0.5]))
+    y = xpnet.forward(network, x)
+    assert_same_place(y, x)
+    np.testing.assert_allclose(xpnet.to_numpy(y), [0.31682708, 0.69627909], rtol=1e-7)
+
+
+def test_toy_network_on_a_batch(backend: xpnet.Backend) -> None:
+    network = xpnet.init_network(backend)
+    y = xpnet.forward(network, backend.asarray(np.array([[1.0, 0.5], [1.0, 0.5]])))
+    np.testing.assert_allclose(xpnet.to_numpy(y), [[0.31682708, 0.69627909]] * 2, rtol=1e-7)
+
+
+def small_network() -> dict[str, np.ndarray]:
+    """A 3-2-3 network whose output is easy to compute by hand in Python."""
+    return {
+        "W1": np.array([[1.0, -1.0], [0.5, 2.0], [-2.0, 0.0]]),
+        "b1": np.array([0.0, 0.5]),
+        "W2": np.array([[1.0, -1.0, 0.0], [-1.0, 1.0, 2.0]]),
+        "b2": np.array([0.1, 0.0, -0.1]),
+    }
+
+
+def by_hand(network: dict[str, np.ndarray], row: list[float]) -> list[float]:
+    """Sigmoid hidden layer, then softmax, in plain Python floats."""
+    w1, b1, w2, b2 = (network[k].tolist() for k in ("W1", "b1", "W2", "b2"))
+    hidden = [1 / (1 + math.exp(-(sum(r * w1[i][j] for i, r in enumerate(row)) + b1[j]))) for j in range(2)]
+    scores = [sum(h * w2[i][j] for i, h in enumerate(hidden)) + b2[j] for j in range(3)]
+    total = sum(math.exp(s) for s in scores)
+    return [math.exp(s) / total for s in scores]
+
+
+def test_predict_and_classify_match_hand_computation(backend: xpnet.Backend) -> None:
+    rows = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.1, 1.0], [-1.0, 2.0, 0.5]])
+    network = backend.asarrays(small_network())
+    x = backend.asarray(rows)
+    probabilities = xpnet.predict(network, x)
+    assert_same_place(probabilities, x)
+    expected = [by_hand(small_network(), row) for row in rows.tolist()]
+    np.testing.assert_allclose(xpnet.to_numpy(probabilities), expected, rtol=1e-12)
+    labels = xpnet.classify(network, x)
+    assert_same_place(labels, x)
+    assert xpnet.to_numpy(labels).tolist() == [int(np.argmax(p)) for p in expected]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 4, 100])
+def test_accuracy_counts_hits(backend: xpnet.Backend, batch_size: int) -> None:
+    rows = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.1, 1.0], [-1.0, 2.0, 0.5]])
+    truth = [int(np.argmax(by_hand(small_network(), row))) for row in rows.tolist()]
+    labels = np.array([truth[0], (truth[1] + 1) % 3, truth[2], truth[3]])  # one wrong of four
+    network = backend.asarrays(small_network())
+    score = xpnet.accuracy(network, backend.asarray(rows), backend.asarray(labels), batch_size)
+    assert score == 0.75
+    one_hot = np.eye(3)[labels]
+    assert xpnet.accuracy(network, backend.asarray(rows), backend.asarray(one_hot), batch_size) == 0.75
+
+
+def test_uint8_pixels_are_scaled(backend: xpnet.Backend) -> None:
+    network = backend.asarrays(small_network())
+    pixels = np.array([[255, 0, 51]], dtype=np.uint8)
+    y = xpnet.predict(network, backend.asarray(pixels))
+    np.testing.assert_allclose(xpnet.to_numpy(y), [by_hand(small_network(), [1.0, 0.0, 0.2])], rtol=1e-12)
+
+
+BAD_INPUTS = [
+    (np.zeros((2, 4)), ValueError, "x has 4 features per sample but W1 expects 3"),
+    (np.zeros((2, 3, 1)), ValueError, r"x has shape \(2, 3, 1\)"),
+    (np.zeros((0, 3)), ValueError, "x is empty"),
+    (np.zeros((2, 3), dtype=np.int32), TypeError, "x has dtype .*int32"),
+    (np.zeros((2, 3), dtype=bool), TypeError, "x has dtype .*bool"),
+]
+
+
+@pytest.mark.parametrize(("rows", "error", "message"), BAD_INPUTS)
+def test_bad_inputs_are_named(required_backend: xpnet.Backend, rows: np.ndarray, error: type, message: str) -> None:
+    network = required_backend.asarrays(small_network())
+    with pytest.raises(error, match=message):
+        xpnet.predict(network, required_backend.asarray(rows))
+
+
+def test_accuracy_argument_checks(required_backend: xpnet.Backend) -> None:
+    b = required_backend
+    network = b.asarrays(small_network())
+    x = b.asarray(np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="t has shape"):
+        xpnet.accuracy(network, x, b.asarray(np.zeros(3, dtype=np.int64)))
+    for size in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+            xpnet.accuracy(network, x, b.asarray(np.zeros(4, dtype=np.int64)), size)
+    with pytest.raises(ValueError, match="x is empty"):
+        xpnet.accuracy(network, b.asarray(np.zeros((0, 3))), b.asarray(np.zeros(0, dtype=np.int64)))
+
+
+def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_backend: xpnet.Backend) -> None:
+    b = required_backend
+    network = b.asarrays(small_network())
+    x = b.asarray(np.array([[np.nan, 0.0, 0.0], [1.0, 0.0, 0.0]]))
+    probabilities = xpnet.to_numpy(xpnet.predict(network, x))
+    assert np.isnan(probabilities[0]).all() and np.isfinite(probabilities[1]).all()
+    with pytest.raises(ValueError, match="1 of 2 samples score NaN"):
+        xpnet.accuracy(network, x, b.asarray(np.array([0, 0])))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda n: n.pop("b2"), "network lacks b2"),
+        (lambda n: n.update(W2=np.zeros((3, 3))), "W2 has 3 rows but W1 has 2 columns"),
+        (lambda n: n.update(b1=np.zeros(3)), "b1 has length 3 but W1 has 2 columns"),
+        (lambda n: n.update(W1=n["W1"].astype(np.int64)), "W1 has dtype int64"),
+        (lambda n: n.update(b2=np.array([0.0, np.inf, 0.0])), "b2 holds NaN or infinite"),
+        (lambda n: n.update(W1=np.zeros(3)), r"W1 has shape \(3,\)"),
+    ],
+)
+def test_check_network_names_the_key(change, message: str) -> None:  # noqa: ANN001
+    network = small_network()
+    change(network)
+    with pytest.raises(ValueError, match=message):
+        xpnet.check_network(network)

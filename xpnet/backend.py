@@ -1,0 +1,208 @@
+"""Backend selection and host/device transfers.
+
+This is the only module that knows which array library or device is in use (as
+``dezero/cuda.py`` is in DeZero). Everything else gets its namespace from its
+inputs with ``array_namespace(x)`` and calls standard functions only.
+
+A *spec* names a device or a library, optionally with a device after a colon:
+
+=====================================  ==========================================
+``"cpu"``, ``"numpy"``                 NumPy
+``"cuda"``, ``"cuda:N"``, ``"cupy:N"`` CuPy on GPU N (imported only when asked for)
+``"array_api_strict[:DEVICE]"``        array-api-strict, e.g. ``:device1``
+``"torch[:DEVICE]"``                   PyTorch, e.g. ``"torch:cuda"``
+``"dask[:cuda]"``                      dask.array with NumPy (or CuPy) chunks
+=====================================  ==========================================
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from array_api_compat import (
+    array_namespace,
+    is_array_api_strict_namespace,
+    is_cupy_array,
+    is_dask_array,
+    is_torch_array,
+)
+
+from .errors import BackendError
+
+LIBRARIES = ("numpy", "cupy", "array_api_strict", "torch", "dask")
+
+_INSTALL = {
+    "cupy": "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)",
+    "array_api_strict": "pip install array-api-strict",
+    "torch": "pip install 'xpnet[torch]'",
+    "dask": "pip install 'xpnet[dask]'",
+}
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace and the device that new arrays are placed on.
+
+    ``name`` is the library (one of ``LIBRARIES``), ``xp`` its array-API
+    namespace, ``device`` the device object for ``xp.asarray(..., device=)``
+    and ``chunks`` the batch-axis chunk size used when data are handed to dask.
+    """
+
+    name: str
+    xp: ModuleType
+    device: Any = None
+    chunks: int = 10_000
+
+    def asarray(self, x: Any, dtype: Any = None) -> Any:
+        """Copy a host (NumPy) array or nested sequence onto this backend's device."""
+        if self.name == "dask":
+            return _dask_asarray(self, x, dtype)
+        return self.xp.asarray(x, dtype=dtype, device=self.device)
+
+    def asarrays(self, arrays: dict[str, Any]) -> dict[str, Any]:
+        """``asarray`` applied to every value of a dict (a network's weights, say)."""
+        return {key: self.asarray(value) for key, value in arrays.items()}
+
+    def __str__(self) -> str:
+        return self.name if self.device is None else f"{self.name} on {self.device}"
+
+
+def get_backend(spec: str = "cpu", device: str | None = None, *, chunks: int = 10_000) -> Backend:
+    """Return the :class:`Backend` that ``spec`` names (see the module docstring).
+
+    ``device`` may be given apart from the spec, as the scripts' ``--backend``
+    and ``--device`` are: ``get_backend("torch", "cuda")``. ``"cpu"`` and
+    ``"cuda"`` on their own pick NumPy and CuPy. Raises :class:`BackendError`
+    with one line saying what is missing when the library or device is not there.
+    """
+    name, _, spec_device = spec.partition(":")
+    if device is not None and spec_device and device != spec_device:
+        raise BackendError(f"device given twice: {spec!r} and {device!r}")
+    device = device or spec_device or None
+    if name == "cpu":
+        name, device = "numpy", device
+    elif name == "cuda":
+        name, device = "cupy", device or "0"
+    if name == "numpy" and device not in (None, "cpu"):
+        if device.startswith("cuda"):
+            name, device = "cupy", device.partition(":")[2] or "0"
+        else:
+            raise BackendError(f"numpy runs on the cpu only, not on {device!r}")
+    if name not in LIBRARIES:
+        raise BackendError(f"unknown backend {spec!r}: choose cpu, cuda[:N] or one of {', '.join(LIBRARIES)}")
+    return _OPENERS[name](device, chunks)
+
+
+def get_namespace(spec: str = "cpu") -> ModuleType:
+    """Return the array-API namespace that ``spec`` names, e.g. ``array_api_compat.numpy``."""
+    return get_backend(spec).xp
+
+
+def to_device(x: Any, backend: Backend | str) -> Any:
+    """Move an array of any supported library onto ``backend`` (a Backend or a spec)."""
+    if isinstance(backend, str):
+        backend = get_backend(backend)
+    return backend.asarray(to_numpy(x))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """Return ``x`` as a NumPy array on the host, whatever its library and device."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_dask_array(x):
+        return to_numpy(x.compute())
+    if is_cupy_array(x):
+        return x.get()
+    if is_torch_array(x):
+        return x.detach().cpu().numpy()
+    xp = array_namespace(x)
+    if is_array_api_strict_namespace(xp):
+        return np.asarray(x.to_device(xp.Device("CPU_DEVICE")))
+    return np.asarray(x)
+
+
+def _import(library: str, module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendError(f"{library} is not installed ({err}); install it with: {_INSTALL[library]}") from None
+
+
+def _open_numpy(device: str | None, chunks: int) -> Backend:
+    return Backend("numpy", _import("numpy", "array_api_compat.numpy"), "cpu", chunks)
+
+
+def _cupy_device(device: str | None) -> Any:
+    cupy = _import("cupy", "cupy")
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDARuntimeError, or a missing driver library
+        raise BackendError(f"cuda requested but no CUDA GPU is visible ({str(err).strip()})") from None
+    index = int(device or 0)
+    if not 0 <= index < count:
+        raise BackendError(f"cuda:{index} requested but {count} CUDA GPU(s) are visible")
+    return cupy.cuda.Device(index)
+
+
+def _open_cupy(device: str | None, chunks: int) -> Backend:
+    if device is not None and not device.isdigit():
+        raise BackendError(f"cupy needs a GPU number as its device, not {device!r}")
+    gpu = _cupy_device(device)
+    gpu.use()
+    return Backend("cupy", _import("cupy", "array_api_compat.cupy"), gpu, chunks)
+
+
+def _open_array_api_strict(device: str | None, chunks: int) -> Backend:
+    xp = _import("array_api_strict", "array_api_strict")
+    try:
+        return Backend("array_api_strict", xp, xp.Device("CPU_DEVICE" if device in (None, "cpu") else device), chunks)
+    except ValueError as err:
+        raise BackendError(f"array_api_strict: {str(err).strip()}") from None
+
+
+def _open_torch(device: str | None, chunks: int) -> Backend:
+    xp = _import("torch", "array_api_compat.torch")
+    torch = _import("torch", "torch")
+    try:
+        target = torch.device(device or "cpu")
+    except RuntimeError as err:
+        raise BackendError(f"torch: {err}") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError("torch:cuda requested but torch sees no CUDA GPU (is this a CPU build of torch?)")
+    return Backend("torch", xp, target, chunks)
+
+
+def _open_dask(device: str | None, chunks: int) -> Backend:
+    if device not in (None, "cpu", "cuda"):
+        raise BackendError(f"dask runs on 'cpu' or 'cuda' chunks, not {device!r}")
+    xp = _import("dask", "array_api_compat.dask.array")
+    if device == "cuda":
+        _cupy_device(None)
+    return Backend("dask", xp, device, chunks)
+
+
+def _dask_asarray(backend: Backend, x: Any, dtype: Any) -> Any:
+    """Wrap a host array as a dask array chunked along axis 0; CuPy chunks for ``dask:cuda``."""
+    import dask.array
+
+    host = x if is_dask_array(x) else np.asarray(x, dtype=dtype)
+    chunks = (backend.chunks,) + (-1,) * (host.ndim - 1) if host.ndim else ()
+    lazy = host.rechunk(chunks) if is_dask_array(host) else dask.array.from_array(host, chunks=chunks)
+    if backend.device == "cuda":
+        import cupy
+
+        lazy = lazy.map_blocks(cupy.asarray)
+    return lazy
+
+
+_OPENERS = {
+    "numpy": _open_numpy,
+    "cupy": _open_cupy,
+    "array_api_strict": _open_array_api_strict,
+    "torch": _open_torch,
+    "dask": _open_dask,
+}

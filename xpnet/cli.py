@@ -1,0 +1,142 @@
+"""The ``xpnet`` command: ``xpnet infer``, ``xpnet show``, ``xpnet plot ...``.
+
+Errors that the user can fix (a missing file, a bad argument, a missing
+library) end the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import XpnetError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (XpnetError, OSError) as err:
+        print(f"xpnet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"xpnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xpnet", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    infer = commands.add_parser("infer", help="MNIST test accuracy with the book's weights (chapter 3)")
+    _add_backend_args(infer)
+    _add_data_args(infer)
+    infer.add_argument("--batch-size", type=positive_int, default=100, help="images per batch (default 100)")
+    infer.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    infer.set_defaults(run=_infer)
+
+    show = commands.add_parser("show", help="write a PNG of a test digit with its label")
+    _add_data_args(show, weights=False)
+    show.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    show.add_argument("--output", "-o", default="mnist_digit.png", help="PNG to write (default mnist_digit.png)")
+    show.set_defaults(run=_show)
+
+    plot = commands.add_parser("plot", help="plot a figure of the chapter")
+    figures = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    activations = figures.add_parser("activations", help="step, sigmoid and ReLU on one figure")
+    activations.add_argument("--output", "-o", default="activations.png", help="PNG to write")
+    activations.set_defaults(run=_plot_activations)
+    return parser
+
+
+def _add_backend_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, or the backend's own device name")
+    parser.add_argument(
+        "--backend", default="numpy", help="numpy (cupy on cuda), cupy, array_api_strict, torch or dask"
+    )
+
+
+def _add_data_args(parser: argparse.ArgumentParser, weights: bool = True) -> None:
+    parser.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
+    if weights:
+        parser.add_argument("--weights", help="weights .pkl or .npz (default $XPNET_WEIGHTS, else the book's)")
+
+
+def _infer(args: argparse.Namespace) -> int:
+    from dataset.mnist import load_array
+
+    from .backend import get_backend
+    from .network import accuracy
+    from .weights import load_weights
+
+    backend = get_backend(args.backend, args.device)
+    weights = load_weights(args.weights)
+    images = load_array("test", "images", args.data_dir)
+    labels = load_array("test", "labels", args.data_dir)
+    start = time.perf_counter()
+    network = backend.asarrays(weights)
+    x = backend.asarray(images.reshape(images.shape[0], -1))
+    score = accuracy(network, x, backend.asarray(labels), args.batch_size)
+    seconds = time.perf_counter() - start
+    result = {
+        "accuracy": score,
+        "correct": round(score * len(labels)),
+        "images": len(labels),
+        "device": str(backend.device),
+        "backend": backend.name,
+        "batch_size": args.batch_size,
+        "seconds": seconds,
+        "images_per_s": len(labels) / seconds,
+    }
+    _report(result, args.json)
+    return 0
+
+
+def _report(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    print(f"Accuracy:{result['accuracy']}")
+    print(
+        f"{result['images']} images on {result['backend']} ({result['device']}), batch {result['batch_size']}: "
+        f"{result['seconds']:.3f} s, {result['images_per_s']:,.0f} images/s"
+    )
+
+
+def _show(args: argparse.Namespace) -> int:
+    from dataset.mnist import load_array
+
+    from .plots import save_digit
+
+    images = load_array("test", "images", args.data_dir)
+    labels = load_array("test", "labels", args.data_dir)
+    if not -len(images) <= args.index < len(images):
+        raise XpnetError(f"--index {args.index} is out of range: the test set has {len(images)} images")
+    save_digit(images[args.index], int(labels[args.index]), args.output)
+    print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}")
+    return 0
+
+
+def _plot_activations(args: argparse.Namespace) -> int:
+    from .plots import save_activations
+
+    save_activations(args.output)
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,100 @@
+"""Fetching files into the user's cache: every mirror in turn, verified, then renamed into place.
+
+pooch does the HTTP (requests, timeouts, tqdm progress bar). The rename is
+ours because the checks are ours: MNIST mirrors re-compress their files, so
+what is verified is the decompressed content, which pooch's ``known_hash``
+(a hash of the downloaded bytes) cannot express.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+from .errors import DataError
+
+T = TypeVar("T")
+
+TIMEOUT_S = 30.0
+
+
+def cache_dir(*parts: str) -> Path:
+    """``$XPNET_CACHE_DIR`` or the platform's user cache directory for xpnet, joined with ``parts``."""
+    root = os.environ.get("XPNET_CACHE_DIR")
+    if not root:
+        import platformdirs
+
+        root = platformdirs.user_cache_dir("xpnet")
+    return Path(root, *parts)
+
+
+def fetch(
+    urls: Sequence[str],
+    directory: Path,
+    verify: Callable[[Path], T],
+    *,
+    keep_as: Path | None = None,
+    by_hand: str,
+    progress: bool | None = None,
+    timeout: float = TIMEOUT_S,
+) -> T:
+    """Download the first of ``urls`` whose file passes ``verify``, and return what it returned.
+
+    Each download goes to a temporary file in ``directory``, which ``verify``
+    reads, raising :class:`DataError` if it is bad. A file that passed is
+    renamed to ``keep_as`` (if given); every other is deleted, so a failed or
+    interrupted download never leaves a file that a later run would accept.
+    When every URL fails, the DataError lists each URL with its fault, then
+    ``by_hand``: how to place the file by hand. The progress bar shows on a
+    terminal only, unless ``progress`` says otherwise.
+    """
+    import pooch
+    import requests
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    directory.mkdir(parents=True, exist_ok=True)
+    faults = []
+    for url in urls:
+        temporary = _temporary_path(directory, Path(url).name)
+        try:
+            pooch.HTTPDownloader(progressbar=progress, timeout=timeout)(url, str(temporary), None)
+            result = verify(temporary)
+            if keep_as is not None:
+                os.replace(temporary, keep_as)
+            return result
+        except requests.HTTPError as err:
+            faults.append(f"{url}: HTTP {err.response.status_code} {err.response.reason}")
+        except requests.Timeout:
+            faults.append(f"{url}: no answer within {timeout:g} s")
+        except requests.RequestException as err:
+            faults.append(f"{url}: {type(err).__name__}")
+        except DataError as err:
+            faults.append(f"{url}: {err}")
+        finally:
+            temporary.unlink(missing_ok=True)
+    raise DataError("download failed: " + "; ".join(faults) + f". {by_hand}")
+
+
+def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    Readers see either the old file or the complete new one, never a part.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_path(path.parent, path.name)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _temporary_path(directory: Path, name: str) -> Path:
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
+    os.close(handle)
+    return Path(temporary)

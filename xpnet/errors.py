@@ -1,0 +1,13 @@
+"""The project's own error types: each carries one line that says what is wrong and where."""
+
+
+class XpnetError(Exception):
+    """Base class: the message is one line meant for the user, printed without a traceback."""
+
+
+class DataError(XpnetError, ValueError):
+    """A data or weights file (or a download of one) is missing, malformed or fails its check."""
+
+
+class BackendError(XpnetError, RuntimeError):
+    """The requested array library or device is not available on this machine."""

@@ -1,0 +1,143 @@
+"""Dense networks in the book's weight format: a dict ``W1..Wn``, ``b1..bn``.
+
+Hidden layers use the sigmoid; the output is the identity for the toy network
+of section 3.4 (``forward``) and the softmax for classification (``predict``).
+Every function gets its namespace from its inputs and never leaves it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from array_api_compat import array_namespace, device
+
+from .backend import Backend, get_backend, to_numpy
+from .functions import identity_function, sigmoid, softmax
+
+Array = Any
+Network = dict[str, Array]
+
+TOY_NETWORK = {
+    "W1": [[0.1, 0.3, 0.5], [0.2, 0.4, 0.6]],
+    "b1": [0.1, 0.2, 0.3],
+    "W2": [[0.1, 0.4], [0.2, 0.5], [0.3, 0.6]],
+    "b2": [0.1, 0.2],
+    "W3": [[0.1, 0.3], [0.2, 0.4]],
+    "b3": [0.1, 0.2],
+}
+
+
+def init_network(backend: Backend | str = "cpu") -> Network:
+    """The chapter's 2-3-2-2 toy network (section 3.4.3), float64 arrays on ``backend``."""
+    if isinstance(backend, str):
+        backend = get_backend(backend)
+    return {key: backend.asarray(value, dtype=backend.xp.float64) for key, value in TOY_NETWORK.items()}
+
+
+def layers(network: Network) -> list[tuple[Array, Array]]:
+    """``[(W1, b1), ..., (Wn, bn)]``; raises ValueError naming the first missing key."""
+    count = sum(1 for key in network if key.startswith("W"))
+    missing = [key for k in range(1, count + 1) for key in (f"W{k}", f"b{k}") if key not in network]
+    if count == 0 or missing:
+        raise ValueError(f"network lacks {missing[0] if missing else 'W1'}: expected keys W1..Wn and b1..bn")
+    return [(network[f"W{k}"], network[f"b{k}"]) for k in range(1, count + 1)]
+
+
+def check_network(network: Network) -> None:
+    """Check keys, dtypes, shapes and values; raise ValueError naming the faulty key.
+
+    W_k must be 2-D floating point, b_k 1-D of length W_k.shape[1], W_{k+1}
+    must have W_k.shape[1] rows, and no value may be NaN or infinite.
+    """
+    previous = None
+    for k, (w, b) in enumerate(layers(network), start=1):
+        xp = array_namespace(w, b)
+        for key, value, ndim in ((f"W{k}", w, 2), (f"b{k}", b, 1)):
+            if not xp.isdtype(value.dtype, "real floating"):
+                raise ValueError(f"{key} has dtype {value.dtype}: weights must be floating point")
+            if value.ndim != ndim:
+                raise ValueError(f"{key} has shape {tuple(value.shape)}: expected {ndim}-D")
+            if not bool(xp.all(xp.isfinite(value))):
+                raise ValueError(f"{key} holds NaN or infinite values")
+        if previous is not None and w.shape[0] != previous:
+            raise ValueError(f"W{k} has {w.shape[0]} rows but W{k - 1} has {previous} columns: the layers do not chain")
+        if b.shape[0] != w.shape[1]:
+            raise ValueError(f"b{k} has length {b.shape[0]} but W{k} has {w.shape[1]} columns")
+        previous = w.shape[1]
+
+
+def logits(network: Network, x: Array) -> Array:
+    """Scores before the output activation: (n_in,) -> (n_out,), (batch, n_in) -> (batch, n_out).
+
+    ``x`` is floating point, or uint8 pixels, which are scaled to [0, 1] in the
+    weights' dtype. NaN in ``x`` gives NaN scores for that sample.
+    """
+    *hidden, (w_out, b_out) = layers(network)
+    a = _as_input(x, network["W1"])
+    for w, b in hidden:
+        a = sigmoid(a @ w + b)
+    return a @ w_out + b_out
+
+
+def forward(network: Network, x: Array) -> Array:
+    """The toy network's forward pass (sigmoid hidden layers, identity output)."""
+    return identity_function(logits(network, x))
+
+
+def predict(network: Network, x: Array) -> Array:
+    """Class probabilities (softmax output), shape (batch, n_out) or (n_out,)."""
+    return softmax(logits(network, x))
+
+
+def classify(network: Network, x: Array) -> Array:
+    """Predicted class indices, int64 of shape (batch,): argmax of the scores, no softmax needed."""
+    xp = array_namespace(x)
+    return xp.argmax(logits(network, x), axis=-1)
+
+
+def accuracy(network: Network, x: Array, t: Array, batch_size: int = 100) -> float:
+    """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
+
+    ``x``: (n, n_in) floating point or uint8 pixels; ``t``: (n,) integer labels
+    or (n, n_out) one-hot. The running count stays on the device; one
+    device-to-host transfer at the end. Raises ValueError when a sample's
+    scores come out NaN (NaN or infinite input).
+    """
+    xp = array_namespace(x, t)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if x.ndim != 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}: expected (n_samples, n_features)")
+    labels = t if t.ndim == 1 else xp.argmax(t, axis=1)
+    if t.ndim > 2 or labels.shape[0] != x.shape[0]:
+        raise ValueError(f"t has shape {tuple(t.shape)} but x holds {x.shape[0]} samples")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("x is empty: no samples to score")
+    tally = xp.zeros(2, dtype=xp.int64, device=device(x))  # [correct, NaN rows]
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
+        scores = logits(network, x[start:stop, ...])
+        hits = xp.argmax(scores, axis=1) == labels[start:stop]
+        nans = xp.any(xp.isnan(scores), axis=1)
+        tally = tally + xp.stack([xp.count_nonzero(hits), xp.count_nonzero(nans)])
+    correct, nan_rows = (int(v) for v in to_numpy(tally))
+    if nan_rows:
+        raise ValueError(f"x holds NaN or infinite values: {nan_rows} of {n} samples score NaN")
+    return correct / n
+
+
+def _as_input(x: Array, w1: Array) -> Array:
+    """Validate ``x`` against the first layer and bring it to the weights' dtype."""
+    xp = array_namespace(x, w1)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"x has shape {tuple(x.shape)}: expected (n_features,) or (batch, n_features)")
+    if x.shape[-1] != w1.shape[0]:
+        raise ValueError(f"x has {x.shape[-1]} features per sample but W1 expects {w1.shape[0]}")
+    if x.ndim == 2 and x.shape[0] == 0:
+        raise ValueError("x is empty: no samples to score")
+    if x.dtype == xp.uint8:
+        return xp.astype(x, w1.dtype) / 255
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"x has dtype {x.dtype}: expected floating point, or uint8 pixels in 0..255")
+    return x
