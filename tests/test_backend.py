@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import ROOT
 
 import xpnet
-from conftest import ROOT
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ def test_cuda_without_cupy_or_gpu_is_one_clear_line() -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_cpu_run_imports_no_heavy_library(mnist_dir, weights_path) -> None:  # noqa: ANN001
+def test_cpu_run_imports_no_heavy_library(mnist_dir, weights_path) -> None:
     code = (
         "import sys, json; from xpnet.cli import main; "
         f"main(['infer', '--data-dir', r'{mnist_dir}', '--weights', r'{weights_path}', '--json']); "

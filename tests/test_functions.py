@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import assert_same_place
 
 import xpnet
-from conftest import assert_same_place
 
 POINTS = [-1000.0, -90.0, -5.0, -0.5, 0.0, 1e-8, 0.5, 5.0, 90.0, 1000.0]
 
@@ -67,7 +67,7 @@ def test_softmax_batch_rows(backend: xpnet.Backend) -> None:
     ("gate", "truth"),
     [(xpnet.AND, [0, 0, 0, 1]), (xpnet.NAND, [1, 1, 1, 0]), (xpnet.OR, [0, 1, 1, 1])],
 )
-def test_gates(backend: xpnet.Backend, gate, truth: list[int]) -> None:  # noqa: ANN001
+def test_gates(backend: xpnet.Backend, gate, truth: list[int]) -> None:
     inputs = backend.asarray(np.array([[0, 0], [1, 0], [0, 1], [1, 1]]))
     y = gate(inputs)
     assert_same_place(y, inputs)

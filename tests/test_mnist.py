@@ -25,7 +25,7 @@ def test_test_split_shapes_and_values(mnist_dir: Path) -> None:
     # independent decoding: the IDX payload follows a 16-byte (images) / 8-byte (labels) header
     np.testing.assert_array_equal(x[1], np.frombuffer(raw_images[16 + 784 : 16 + 2 * 784], np.uint8) / np.float32(255))
     assert t[:5].tolist() == list(raw_labels[8:13]) == [7, 2, 1, 0, 4]
-    assert 0.0 <= x.min() and x.max() == 1.0
+    assert x.min() >= 0.0 and x.max() == 1.0
 
 
 def test_book_options(mnist_dir: Path) -> None:
@@ -44,18 +44,18 @@ def test_load_mnist_needs_the_train_split(mnist_dir: Path, monkeypatch: pytest.M
     import dataset.mnist
 
     monkeypatch.setattr(dataset.mnist, "MIRRORS", ("http://127.0.0.1:9/",))
-    with pytest.raises(xpnet.DataError, match="train-images-idx3-ubyte.gz"):
+    with pytest.raises(xpnet.DataError, match=r"train-images-idx3-ubyte\.gz"):
         load_mnist(data_dir=mnist_dir)
 
 
 @pytest.mark.parametrize("batch_size", [1, 100, 10000])
-def test_book_accuracy(required_backend: xpnet.Backend, batch_size: int, mnist_test, sample_weights) -> None:  # noqa: ANN001
+def test_book_accuracy(required_backend: xpnet.Backend, batch_size: int, mnist_test, sample_weights) -> None:
     images, labels = mnist_test
     network = required_backend.asarrays(sample_weights)
     x = required_backend.asarray(images)
     assert xpnet.accuracy(network, x, required_backend.asarray(labels), batch_size) == 0.9352
 
 
-def test_book_accuracy_on_normalized_float32(mnist_dir: Path, sample_weights) -> None:  # noqa: ANN001
+def test_book_accuracy_on_normalized_float32(mnist_dir: Path, sample_weights) -> None:
     x, t = load_split("test", data_dir=mnist_dir)
     assert xpnet.accuracy(sample_weights, x, t) == 0.9352

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import assert_same_place
 
 import xpnet
-from conftest import assert_same_place
 
 
 def test_toy_network_gives_the_books_output(backend: xpnet.Backend) -> None:
@@ -126,7 +126,7 @@ def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_bac
         (lambda n: n.update(W1=np.zeros(3)), r"W1 has shape \(3,\)"),
     ],
 )
-def test_check_network_names_the_key(change, message: str) -> None:  # noqa: ANN001
+def test_check_network_names_the_key(change, message: str) -> None:
     network = small_network()
     change(network)
     with pytest.raises(ValueError, match=message):

@@ -68,7 +68,7 @@ def test_npz_with_object_arrays_is_refused(tmp_path: Path) -> None:
         (lambda n: n["b2"].__setitem__(7, np.nan), "b2 holds NaN or infinite values"),
     ],
 )
-def test_bad_weights_files_name_the_key(tmp_path: Path, sample_weights, change, message: str) -> None:  # noqa: ANN001
+def test_bad_weights_files_name_the_key(tmp_path: Path, sample_weights, change, message: str) -> None:
     network = {key: value.copy() for key, value in sample_weights.items()}
     change(network)
     path = tmp_path / "bad.pkl"
