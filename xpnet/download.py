@@ -40,7 +40,7 @@ def fetch(
     keep_as: Path | None = None,
     by_hand: str,
     progress: bool | None = None,
-    timeout: float = TIMEOUT_S,
+    timeout: float | None = None,
 ) -> T:
     """Download the first of ``urls`` whose file passes ``verify``, and return what it returned.
 
@@ -50,13 +50,15 @@ def fetch(
     interrupted download never leaves a file that a later run would accept.
     When every URL fails, the DataError lists each URL with its fault, then
     ``by_hand``: how to place the file by hand. The progress bar shows on a
-    terminal only, unless ``progress`` says otherwise.
+    terminal only, unless ``progress`` says otherwise; ``timeout`` (default
+    ``TIMEOUT_S``) bounds each wait for the server.
     """
     import pooch
     import requests
 
     if progress is None:
         progress = sys.stderr.isatty()
+    timeout = TIMEOUT_S if timeout is None else timeout
     directory.mkdir(parents=True, exist_ok=True)
     faults = []
     for url in urls:
@@ -67,17 +69,27 @@ def fetch(
             if keep_as is not None:
                 os.replace(temporary, keep_as)
             return result
-        except requests.HTTPError as err:
-            faults.append(f"{url}: HTTP {err.response.status_code} {err.response.reason}")
-        except requests.Timeout:
-            faults.append(f"{url}: no answer within {timeout:g} s")
         except requests.RequestException as err:
-            faults.append(f"{url}: {type(err).__name__}")
-        except DataError as err:
-            faults.append(f"{url}: {err}")
+            faults.append(f"{url}: {_describe(err, timeout)}")
+        except DataError as err:  # its message names the temporary file: name the URL instead
+            faults.append(f"{url}: {str(err).removeprefix(f'{temporary}: ')}")
         finally:
             temporary.unlink(missing_ok=True)
     raise DataError("download failed: " + "; ".join(faults) + f". {by_hand}")
+
+
+def _describe(err: Exception, timeout: float) -> str:
+    """A few words for what went wrong with a request."""
+    import requests
+
+    if isinstance(err, requests.HTTPError) and err.response is not None:
+        return f"HTTP {err.response.status_code} {err.response.reason}"
+    # a stall in mid-body surfaces as a ConnectionError wrapping urllib3's ReadTimeoutError
+    if isinstance(err, requests.Timeout) or "timed out" in str(err):
+        return f"no answer within {timeout:g} s"
+    if isinstance(err, requests.ConnectionError):
+        return "cannot connect"
+    return type(err).__name__
 
 
 def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
