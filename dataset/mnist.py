@@ -220,9 +220,11 @@ def _read_cached(path: Path, name: str, kind: str) -> np.ndarray:
 
 
 def _content_sha256(kind: str, array: np.ndarray) -> str:
-    """SHA-256 of the IDX file that ``array`` decodes from."""
-    header = _MAGIC[kind].to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in array.shape)
-    return hashlib.sha256(header + array.tobytes()).hexdigest()
+    """SHA-256 of the IDX file that ``array`` decodes from (hashed in place, no copy)."""
+    digest = hashlib.sha256(_MAGIC[kind].to_bytes(4, "big"))
+    digest.update(b"".join(n.to_bytes(4, "big") for n in array.shape))
+    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return digest.hexdigest()
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:

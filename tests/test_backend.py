@@ -8,9 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 import xpnet
+
+from conftest import ROOT
 
 
 @pytest.mark.parametrize(

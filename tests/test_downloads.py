@@ -9,14 +9,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
-from mirror import Mirror
 
 import dataset.mnist
 import xpnet
 import xpnet.download
 import xpnet.weights
 from dataset.mnist import load_array
+
+from conftest import ROOT
+from mirror import Mirror
 
 IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 

@@ -7,9 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import assert_same_place
 
 import xpnet
+
+from conftest import assert_same_place
 
 POINTS = [-1000.0, -90.0, -5.0, -0.5, 0.0, 1e-8, 0.5, 5.0, 90.0, 1000.0]
 

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dataset.mnist
 import xpnet
 from dataset.mnist import load_split, read_idx_gz
+
+from conftest import ROOT
 
 IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import assert_same_place
 
 import xpnet
+
+from conftest import assert_same_place
 
 
 def test_toy_network_gives_the_books_output(backend: xpnet.Backend) -> None:

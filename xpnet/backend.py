@@ -18,7 +18,7 @@ A *spec* names a device or a library, optionally with a device after a colon:
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -34,6 +34,7 @@ from array_api_compat import (
 from .errors import BackendError
 
 LIBRARIES = ("numpy", "cupy", "array_api_strict", "torch", "dask")
+GPU_BATCH_SIZE = 1 << 16
 
 _INSTALL = {
     "cupy": "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)",
@@ -49,19 +50,26 @@ class Backend:
 
     ``name`` is the library (one of ``LIBRARIES``), ``xp`` its array-API
     namespace, ``device`` the device object for ``xp.asarray(..., device=)``
-    and ``chunks`` the batch-axis chunk size used when data are handed to dask.
+    and ``batch_size`` the number of images per step that suits it: enough to
+    keep a CPU's caches warm, many more on a GPU, where each step costs a
+    kernel launch; for dask, the chunk size along the batch axis.
     """
 
     name: str
     xp: ModuleType
     device: Any = None
-    chunks: int = 10_000
+    batch_size: int = 1000
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Copy a host (NumPy) array or nested sequence onto this backend's device."""
         if self.name == "dask":
             return _dask_asarray(self, x, dtype)
         return self.xp.asarray(x, dtype=dtype, device=self.device)
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether new arrays land on a CUDA GPU."""
+        return self.name == "cupy" or str(self.device).startswith("cuda")
 
     def asarrays(self, arrays: dict[str, Any]) -> dict[str, Any]:
         """``asarray`` applied to every value of a dict (a network's weights, say)."""
@@ -71,12 +79,13 @@ class Backend:
         return self.name if self.device is None else f"{self.name} on {self.device}"
 
 
-def get_backend(spec: str = "cpu", device: str | None = None, *, chunks: int = 10_000) -> Backend:
+def get_backend(spec: str = "cpu", device: str | None = None, *, batch_size: int | None = None) -> Backend:
     """Return the :class:`Backend` that ``spec`` names (see the module docstring).
 
     ``device`` may be given apart from the spec, as the scripts' ``--backend``
     and ``--device`` are: ``get_backend("torch", "cuda")``. ``"cpu"`` and
-    ``"cuda"`` on their own pick NumPy and CuPy. Raises :class:`BackendError`
+    ``"cuda"`` on their own pick NumPy and CuPy; ``batch_size`` replaces the
+    backend's own (see :class:`Backend`). Raises :class:`BackendError`
     with one line saying what is missing when the library or device is not there.
     """
     name, _, spec_device = spec.partition(":")
@@ -94,7 +103,8 @@ def get_backend(spec: str = "cpu", device: str | None = None, *, chunks: int = 1
             raise BackendError(f"numpy runs on the cpu only, not on {device!r}")
     if name not in LIBRARIES:
         raise BackendError(f"unknown backend {spec!r}: choose cpu, cuda[:N] or one of {', '.join(LIBRARIES)}")
-    return _OPENERS[name](device, chunks)
+    backend = _OPENERS[name](device)
+    return backend if batch_size is None else replace(backend, batch_size=batch_size)
 
 
 def get_namespace(spec: str = "cpu") -> ModuleType:
@@ -132,8 +142,8 @@ def _import(library: str, module: str) -> ModuleType:
         raise BackendError(f"{library} is not installed ({err}); install it with: {_INSTALL[library]}") from None
 
 
-def _open_numpy(device: str | None, chunks: int) -> Backend:
-    return Backend("numpy", _import("numpy", "array_api_compat.numpy"), "cpu", chunks)
+def _open_numpy(device: str | None) -> Backend:
+    return Backend("numpy", _import("numpy", "array_api_compat.numpy"), "cpu")
 
 
 def _cupy_device(device: str | None) -> Any:
@@ -148,23 +158,23 @@ def _cupy_device(device: str | None) -> Any:
     return cupy.cuda.Device(index)
 
 
-def _open_cupy(device: str | None, chunks: int) -> Backend:
+def _open_cupy(device: str | None) -> Backend:
     if device is not None and not device.isdigit():
         raise BackendError(f"cupy needs a GPU number as its device, not {device!r}")
     gpu = _cupy_device(device)
     gpu.use()
-    return Backend("cupy", _import("cupy", "array_api_compat.cupy"), gpu, chunks)
+    return Backend("cupy", _import("cupy", "array_api_compat.cupy"), gpu, GPU_BATCH_SIZE)
 
 
-def _open_array_api_strict(device: str | None, chunks: int) -> Backend:
+def _open_array_api_strict(device: str | None) -> Backend:
     xp = _import("array_api_strict", "array_api_strict")
     try:
-        return Backend("array_api_strict", xp, xp.Device("CPU_DEVICE" if device in (None, "cpu") else device), chunks)
+        return Backend("array_api_strict", xp, xp.Device("CPU_DEVICE" if device in (None, "cpu") else device))
     except ValueError as err:
         raise BackendError(f"array_api_strict: {str(err).strip()}") from None
 
 
-def _open_torch(device: str | None, chunks: int) -> Backend:
+def _open_torch(device: str | None) -> Backend:
     xp = _import("torch", "array_api_compat.torch")
     torch = _import("torch", "torch")
     try:
@@ -173,16 +183,16 @@ def _open_torch(device: str | None, chunks: int) -> Backend:
         raise BackendError(f"torch: {err}") from None
     if target.type == "cuda" and not torch.cuda.is_available():
         raise BackendError("torch:cuda requested but torch sees no CUDA GPU (is this a CPU build of torch?)")
-    return Backend("torch", xp, target, chunks)
+    return Backend("torch", xp, target, GPU_BATCH_SIZE if target.type == "cuda" else 1000)
 
 
-def _open_dask(device: str | None, chunks: int) -> Backend:
+def _open_dask(device: str | None) -> Backend:
     if device not in (None, "cpu", "cuda"):
         raise BackendError(f"dask runs on 'cpu' or 'cuda' chunks, not {device!r}")
     xp = _import("dask", "array_api_compat.dask.array")
     if device == "cuda":
         _cupy_device(None)
-    return Backend("dask", xp, device, chunks)
+    return Backend("dask", xp, device, 10_000)
 
 
 def _dask_asarray(backend: Backend, x: Any, dtype: Any) -> Any:
@@ -190,7 +200,7 @@ def _dask_asarray(backend: Backend, x: Any, dtype: Any) -> Any:
     import dask.array
 
     host = x if is_dask_array(x) else np.asarray(x, dtype=dtype)
-    chunks = (backend.chunks,) + (-1,) * (host.ndim - 1) if host.ndim else ()
+    chunks = (backend.batch_size,) + (-1,) * (host.ndim - 1) if host.ndim else ()
     lazy = host.rechunk(chunks) if is_dask_array(host) else dask.array.from_array(host, chunks=chunks)
     if backend.device == "cuda":
         import cupy

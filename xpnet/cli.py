@@ -48,9 +48,25 @@ def _parser() -> argparse.ArgumentParser:
     infer = commands.add_parser("infer", help="MNIST test accuracy with the book's weights (chapter 3)")
     _add_backend_args(infer)
     _add_data_args(infer)
-    infer.add_argument("--batch-size", type=positive_int, default=100, help="images per batch (default 100)")
+    infer.add_argument(
+        "--batch-size",
+        type=positive_int,
+        help="images per batch; any size gives the same result (default: 1000 on a CPU, 65536 on a GPU, "
+        "10000 per dask chunk; the book uses 100)",
+    )
     infer.add_argument("--json", action="store_true", help="print the result as one JSON object")
     infer.set_defaults(run=_infer)
+
+    bench = commands.add_parser("bench", help="time xpnet beside the chapter's loop, the BLAS floor and PyTorch")
+    _add_backend_args(bench)
+    _add_data_args(bench)
+    bench.add_argument("--batch-size", type=positive_int, help="xpnet's images per batch (default: the backend's)")
+    bench.add_argument("--tile", type=positive_int, default=10, help="copies of the test set to time (default 10)")
+    bench.add_argument("--repeats", type=positive_int, default=5, help="interleaved repetitions (default 5)")
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
+    bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
+    bench.set_defaults(run=_bench)
 
     show = commands.add_parser("show", help="write a PNG of a test digit with its label")
     _add_data_args(show, weights=False)
@@ -86,14 +102,14 @@ def _infer(args: argparse.Namespace) -> int:
     from .network import accuracy
     from .weights import load_weights
 
-    backend = get_backend(args.backend, args.device)
+    backend = get_backend(args.backend, args.device, batch_size=args.batch_size)
     weights = load_weights(args.weights)
     images = load_array("test", "images", args.data_dir)
     labels = load_array("test", "labels", args.data_dir)
     start = time.perf_counter()
     network = backend.asarrays(weights)
     x = backend.asarray(images.reshape(images.shape[0], -1))
-    score = accuracy(network, x, backend.asarray(labels), args.batch_size)
+    score = accuracy(network, x, backend.asarray(labels), backend.batch_size)
     seconds = time.perf_counter() - start
     result = {
         "accuracy": score,
@@ -101,11 +117,38 @@ def _infer(args: argparse.Namespace) -> int:
         "images": len(labels),
         "device": str(backend.device),
         "backend": backend.name,
-        "batch_size": args.batch_size,
+        "batch_size": backend.batch_size,
         "seconds": seconds,
         "images_per_s": len(labels) / seconds,
     }
     _report(result, args.json)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from dataset.mnist import load_array
+
+    from . import bench
+    from .backend import get_backend
+    from .weights import load_weights
+
+    backend = get_backend(args.backend, args.device, batch_size=args.batch_size)
+    if backend.name == "dask":
+        raise XpnetError("bench times eager backends; for dask, time 'xpnet infer --backend dask' instead")
+    images = load_array("test", "images", args.data_dir)
+    report = bench.run(
+        backend,
+        load_weights(args.weights),
+        images.reshape(images.shape[0], -1),
+        load_array("test", "labels", args.data_dir),
+        tile=args.tile,
+        repeats=args.repeats,
+        with_torch=not args.no_torch,
+        sweep=args.sweep or backend.on_gpu,
+    )
+    print(bench.format_report(report))
+    if args.json:
+        bench.write_json(report, args.json)
     return 0
 
 

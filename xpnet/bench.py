@@ -1,0 +1,202 @@
+"""Side by side, in one process: xpnet's inference pass, the chapter's loop, the BLAS floor and PyTorch.
+
+Each method runs on the same weights and images (the test set tiled), in
+interleaved repetitions; the median time counts. Every method must first get
+the same accuracy on the untiled test set.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from array_api_compat import array_namespace
+
+from .backend import Backend, to_numpy
+from .network import accuracy
+
+Array = Any
+SWEEP_SIZES = (10**3, 10**4, 10**5, 10**6)
+
+
+def chapter_accuracy(network: dict[str, Array], x: Array, t: Array, batch_size: int = 100) -> float:
+    """The chapter's ``neuralnet_mnist.py`` loop, restated for any namespace (3-layer networks).
+
+    float32 input normalized beforehand, sigmoid as 1 / (1 + exp(-x)), the
+    book's softmax kept, and each batch's count added to a Python number:
+    one device-to-host transfer per batch.
+    """
+    xp = array_namespace(x, t)
+    w1, b1, w2, b2, w3, b3 = (network[key] for key in ("W1", "b1", "W2", "b2", "W3", "b3"))
+
+    def sigmoid(a: Array) -> Array:
+        return 1 / (1 + xp.exp(-a))
+
+    def softmax(a: Array) -> Array:  # as printed in the chapter: one max and one sum for the whole batch
+        exp_a = xp.exp(a - xp.max(a))
+        return exp_a / xp.sum(exp_a)
+
+    count = 0
+    n = x.shape[0]
+    for i in range(0, n, batch_size):
+        stop = min(i + batch_size, n)
+        z1 = sigmoid(x[i:stop, ...] @ w1 + b1)
+        z2 = sigmoid(z1 @ w2 + b2)
+        y = softmax(z2 @ w3 + b3)
+        count += int(xp.sum(xp.astype(xp.argmax(y, axis=1) == t[i:stop], xp.int64)))
+    return count / n
+
+
+def torch_accuracy(network: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, batch_size: int, device: str) -> float:
+    """The same network written the usual PyTorch way: float32 tensors, addmm, ``torch.inference_mode``."""
+    import torch
+
+    target = torch.device(device)
+    w = {key: torch.from_numpy(value).to(target) for key, value in network.items()}
+    with torch.inference_mode():
+        inputs, labels = torch.from_numpy(x).to(target), torch.from_numpy(t).to(target)
+        correct = torch.zeros((), dtype=torch.int64, device=target)
+        for i in range(0, len(inputs), batch_size):
+            h = torch.sigmoid(torch.addmm(w["b1"], inputs[i : i + batch_size], w["W1"]))
+            h = torch.sigmoid(torch.addmm(w["b2"], h, w["W2"]))
+            scores = torch.addmm(w["b3"], h, w["W3"])
+            correct += (scores.argmax(dim=1) == labels[i : i + batch_size]).sum()
+        return correct.item() / len(inputs)
+
+
+def run(
+    backend: Backend,
+    weights: dict[str, np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    tile: int = 10,
+    repeats: int = 5,
+    with_torch: bool = True,
+    sweep: bool = False,
+) -> dict[str, Any]:
+    """Check every method on the untiled set, then time them on ``tile`` copies of it.
+
+    ``images``: (n, 784) uint8; ``labels``: (n,). Returns a dict with the
+    accuracies, each method's median seconds and images/s, and (with
+    ``sweep``) xpnet's images/s and input GB/s for 10^3 .. 10^6 images.
+    """
+    methods = _methods(backend, weights, with_torch)
+    accuracies = {name: prepare(images, labels)() for name, prepare in methods.items() if name != "BLAS floor"}
+    if len(set(accuracies.values())) != 1:
+        raise AssertionError(f"methods disagree on the test set: {accuracies}")
+    tiled_images, tiled_labels = np.tile(images, (tile, 1)), np.tile(labels, tile)
+    passes = {name: prepare(tiled_images, tiled_labels) for name, prepare in methods.items()}
+    times: dict[str, list[float]] = {name: [] for name in passes}
+    for _ in range(repeats):
+        for name, one_pass in passes.items():
+            start = time.perf_counter()
+            one_pass()
+            times[name].append(time.perf_counter() - start)
+    n = len(tiled_labels)
+    results = {
+        name: {"seconds": statistics.median(seconds), "images_per_s": n / statistics.median(seconds)}
+        for name, seconds in times.items()
+    }
+    report = {
+        "backend": backend.name,
+        "device": str(backend.device),
+        "batch_size": backend.batch_size,
+        "images": n,
+        "repeats": repeats,
+        "accuracy": accuracies,
+        "methods": results,
+    }
+    if sweep:
+        report["sweep"] = _sweep(methods["xpnet"], images, labels, repeats)
+    return report
+
+
+def _methods(backend: Backend, weights: dict[str, np.ndarray], with_torch: bool) -> dict[str, Callable]:
+    """name -> prepare(images, labels) -> a callable that runs one timed pass and returns its accuracy."""
+    network = backend.asarrays(weights)
+
+    def xpnet_pass(images: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+        # as xpnet infer runs it: uint8 to the device, converted one batch at a time, one transfer back
+        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size)
+
+    def chapter_pass(images: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+        x = backend.asarray(images.astype(np.float32) / np.float32(255))
+        t = backend.asarray(labels)
+        return lambda: chapter_accuracy(network, x, t)
+
+    def floor_pass(images: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+        x = backend.asarray(images.astype(np.float32) / np.float32(255))
+        inputs = [x, x @ network["W1"]]
+        inputs.append(inputs[1] @ network["W2"])
+
+        def products() -> float:
+            for a, key in zip(inputs, ("W1", "W2", "W3"), strict=True):
+                last = a @ network[key]
+            to_numpy(last[-1, :])  # waits for the device to finish
+            return float("nan")
+
+        return products
+
+    methods: dict[str, Callable] = {"xpnet": xpnet_pass, "chapter loop": chapter_pass, "BLAS floor": floor_pass}
+    if with_torch and backend.name in ("numpy", "cupy", "torch"):
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            device = "cuda" if backend.on_gpu else "cpu"
+
+            def torch_pass(images: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+                x = images.astype(np.float32) / np.float32(255)
+                t = labels.astype(np.int64)
+                return lambda: torch_accuracy(weights, x, t, backend.batch_size, device)
+
+            methods["PyTorch"] = torch_pass
+    return methods
+
+
+def _sweep(xpnet_pass: Callable, images: np.ndarray, labels: np.ndarray, repeats: int) -> list[dict[str, float]]:
+    rows = []
+    for size in SWEEP_SIZES:
+        index = np.arange(size) % len(labels)
+        one_pass = xpnet_pass(images[index], labels[index])
+        one_pass()  # warm-up: kernels compiled, memory pools filled
+        seconds = statistics.median(_timed(one_pass) for _ in range(repeats))
+        rows.append({"images": size, "seconds": seconds, "images_per_s": size / seconds,
+                     "input_GB_per_s": size * images.shape[1] / seconds / 1e9})
+    return rows
+
+
+def _timed(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a text table, each method's speed with xpnet's speed-up over it."""
+    xpnet_rate = report["methods"]["xpnet"]["images_per_s"]
+    lines = [
+        f"{report['images']:,} images (test set tiled), {report['backend']} on {report['device']}, "
+        f"xpnet batch {report['batch_size']}, median of {report['repeats']}; accuracy on the test set: "
+        + ", ".join(f"{name} {value}" for name, value in report["accuracy"].items()),
+        f"{'method':<14}{'images/s':>14}{'xpnet is':>12}",
+    ]
+    for name, result in report["methods"].items():
+        lines.append(f"{name:<14}{result['images_per_s']:>14,.0f}{xpnet_rate / result['images_per_s']:>11.2f}x")
+    for row in report.get("sweep", []):
+        lines.append(
+            f"xpnet on {row['images']:>9,} images: {row['images_per_s']:>14,.0f} images/s, "
+            f"{row['input_GB_per_s']:.2f} GB/s of uint8 input"
+        )
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: str | Path) -> None:
+    Path(path).write_text(json.dumps(report, indent=2) + "\n")
