@@ -8,4 +8,5 @@ python -c "import cupy; print('CuPy', cupy.__version__, 'on', cupy.cuda.runtime.
 python -m pytest -q -m cupy -k "cuda" tests
 python scripts/neuralnet_mnist.py --device cuda --batch-size 100
 python scripts/neuralnet_mnist.py --device cuda --batch-size 10000
+python scripts/neuralnet_mnist.py --backend dask --device cuda   # CuPy-backed dask chunks
 python scripts/bench.py --device cuda --repeats 3 --json gpu_bench.json

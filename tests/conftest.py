@@ -88,3 +88,16 @@ def assert_same_place(result: object, like: object) -> None:
 
     assert array_namespace(result) is array_namespace(like)
     assert device(result) == device(like)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A dask.distributed LocalCluster of 2 worker processes on 127.0.0.1, and a client of it."""
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()

@@ -18,6 +18,7 @@ A *spec* names a device or a library, optionally with a device after a colon:
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
@@ -31,7 +32,7 @@ from array_api_compat import (
     is_torch_array,
 )
 
-from .errors import BackendError
+from .errors import BackendError, DataError
 
 LIBRARIES = ("numpy", "cupy", "array_api_strict", "torch", "dask")
 GPU_BATCH_SIZE = 1 << 16
@@ -70,6 +71,21 @@ class Backend:
     def on_gpu(self) -> bool:
         """Whether new arrays land on a CUDA GPU."""
         return self.name == "cupy" or str(self.device).startswith("cuda")
+
+    def load_npy(self, path: str | os.PathLike[str]) -> Any:
+        """An ``.npy`` file as an array of this backend, memory-mapped rather than read whole.
+
+        dask maps the file afresh in each chunk's task, so no process holds
+        more than the chunks in flight; NumPy uses the mapping as it is; the
+        other backends copy it to their device.
+        """
+        try:
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise DataError(f"{path}: not a readable .npy file ({err})") from None
+        if self.name == "dask":
+            return _dask_npy(self, path, mapped.shape, mapped.dtype)
+        return self.asarray(mapped)
 
     def asarrays(self, arrays: dict[str, Any]) -> dict[str, Any]:
         """``asarray`` applied to every value of a dict (a network's weights, say)."""
@@ -196,17 +212,55 @@ def _open_dask(device: str | None) -> Backend:
 
 
 def _dask_asarray(backend: Backend, x: Any, dtype: Any) -> Any:
-    """Wrap a host array as a dask array chunked along axis 0; CuPy chunks for ``dask:cuda``."""
+    """Wrap a host array as a dask array chunked along axis 0."""
     import dask.array
 
     host = x if is_dask_array(x) else np.asarray(x, dtype=dtype)
     chunks = (backend.batch_size,) + (-1,) * (host.ndim - 1) if host.ndim else ()
-    lazy = host.rechunk(chunks) if is_dask_array(host) else dask.array.from_array(host, chunks=chunks)
+    lazy = host.rechunk(chunks) if is_dask_array(host) else dask.array.from_array(host, chunks=chunks, name=False)
+    return _on_dask_device(backend, lazy)
+
+
+def _dask_npy(backend: Backend, path: str | os.PathLike[str], shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """A dask array whose chunks each map ``path`` and take their rows: nothing is read up front."""
+    import dask
+    import dask.array
+
+    rows = range(0, shape[0], backend.batch_size)
+    blocks = [
+        dask.array.from_delayed(
+            dask.delayed(_npy_rows)(os.fspath(path), start, min(start + backend.batch_size, shape[0])),
+            shape=(min(start + backend.batch_size, shape[0]) - start, *shape[1:]),
+            dtype=dtype,
+        )
+        for start in rows
+    ]
+    return _on_dask_device(backend, dask.array.concatenate(blocks))
+
+
+def _npy_rows(path: str, start: int, stop: int) -> np.ndarray:
+    return np.load(path, mmap_mode="r")[start:stop]
+
+
+def _on_dask_device(backend: Backend, lazy: Any) -> Any:
+    """CuPy chunks for ``dask:cuda``, else the NumPy chunks as they are."""
     if backend.device == "cuda":
         import cupy
 
-        lazy = lazy.map_blocks(cupy.asarray)
+        return lazy.map_blocks(cupy.asarray)
     return lazy
+
+
+def use_dask_scheduler(address: str) -> Any:
+    """Send every dask computation of this process to the dask.distributed scheduler at ``address``."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise BackendError(f"--scheduler needs dask.distributed: {_INSTALL['dask']}") from None
+    try:
+        return Client(address, timeout=10)
+    except (OSError, TimeoutError) as err:
+        raise BackendError(f"cannot reach the dask scheduler at {address} ({err})") from None
 
 
 _OPENERS = {

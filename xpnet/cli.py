@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         "10000 per dask chunk; the book uses 100)",
     )
     infer.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    infer.add_argument("--images", metavar="NPY", help="score a uint8 (n, 784) or (n, 28, 28) .npy instead of MNIST's "
+                       "test set; memory-mapped, and read chunk by chunk with --backend dask")
+    infer.add_argument("--labels", metavar="NPY", help="the (n,) labels .npy that goes with --images")
+    infer.add_argument("--scheduler", metavar="ADDRESS",
+                       help="with --backend dask: run on the dask.distributed scheduler at ADDRESS")
     infer.set_defaults(run=_infer)
 
     bench = commands.add_parser("bench", help="time xpnet beside the chapter's loop, the BLAS floor and PyTorch")
@@ -96,30 +101,41 @@ def _add_data_args(parser: argparse.ArgumentParser, weights: bool = True) -> Non
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from dataset.mnist import load_array
-
-    from .backend import get_backend
+    from .backend import get_backend, use_dask_scheduler
     from .network import accuracy
     from .weights import load_weights
 
+    if (args.images is None) != (args.labels is None):
+        raise XpnetError("--images and --labels go together")
     backend = get_backend(args.backend, args.device, batch_size=args.batch_size)
+    if args.scheduler:
+        if backend.name != "dask":
+            raise XpnetError("--scheduler needs --backend dask")
+        use_dask_scheduler(args.scheduler)
     weights = load_weights(args.weights)
-    images = load_array("test", "images", args.data_dir)
-    labels = load_array("test", "labels", args.data_dir)
-    start = time.perf_counter()
+    if not args.images:
+        from dataset.mnist import load_array
+
+        images, labels = load_array("test", "images", args.data_dir), load_array("test", "labels", args.data_dir)
+    start = time.perf_counter()  # from host data (or the .npy files) to the accuracy on the host
     network = backend.asarrays(weights)
-    x = backend.asarray(images.reshape(images.shape[0], -1))
-    score = accuracy(network, x, backend.asarray(labels), backend.batch_size)
+    if args.images:
+        x, t = backend.load_npy(args.images), backend.load_npy(args.labels)
+    else:
+        x, t = backend.asarray(images), backend.asarray(labels)
+    x = backend.xp.reshape(x, (x.shape[0], -1))
+    score = accuracy(network, x, t, backend.batch_size)
     seconds = time.perf_counter() - start
+    n = x.shape[0]
     result = {
         "accuracy": score,
-        "correct": round(score * len(labels)),
-        "images": len(labels),
+        "correct": round(score * n),
+        "images": n,
         "device": str(backend.device),
         "backend": backend.name,
         "batch_size": backend.batch_size,
         "seconds": seconds,
-        "images_per_s": len(labels) / seconds,
+        "images_per_s": n / seconds,
     }
     _report(result, args.json)
     return 0
