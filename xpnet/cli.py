@@ -10,7 +10,8 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import XpnetError
@@ -20,6 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        from . import download
+
+        download.SHOW_PROGRESS = False
     try:
         return args.run(args)
     except (XpnetError, OSError) as err:
@@ -73,9 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
     bench.set_defaults(run=_bench)
 
-    show = commands.add_parser("show", help="write a PNG of a test digit with its label")
-    _add_data_args(show, weights=False)
+    show = commands.add_parser("show", help="write a PNG of test digits with their labels (and predictions)")
+    _add_backend_args(show)
+    _add_data_args(show)
     show.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    show.add_argument("--grid", type=positive_int, metavar="N", help="N digits with true and predicted labels")
+    show.add_argument("--misclassified", action="store_true", help="only digits the network gets wrong (a grid)")
     show.add_argument("--output", "-o", default="mnist_digit.png", help="PNG to write (default mnist_digit.png)")
     show.set_defaults(run=_show)
 
@@ -84,6 +92,21 @@ def _parser() -> argparse.ArgumentParser:
     activations = figures.add_parser("activations", help="step, sigmoid and ReLU on one figure")
     activations.add_argument("--output", "-o", default="activations.png", help="PNG to write")
     activations.set_defaults(run=_plot_activations)
+    confusion = figures.add_parser("confusion", help="the test set's 10x10 confusion matrix with counts")
+    probabilities = figures.add_parser("probs", help="one digit's softmax output as a bar chart beside it")
+    probabilities.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    for figure, run, default in (
+        (confusion, _plot_confusion, "confusion.png"),
+        (probabilities, _plot_probs, "probs.png"),
+    ):
+        _add_backend_args(figure)
+        _add_data_args(figure)
+        figure.add_argument("--output", "-o", default=default, help=f"PNG to write (default {default})")
+        figure.set_defaults(run=run)
+    for command in commands.choices.values():
+        command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    for figure in figures.choices.values():
+        figure.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return parser
 
 
@@ -94,10 +117,9 @@ def _add_backend_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_data_args(parser: argparse.ArgumentParser, weights: bool = True) -> None:
+def _add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
-    if weights:
-        parser.add_argument("--weights", help="weights .pkl or .npz (default $XPNET_WEIGHTS, else the book's)")
+    parser.add_argument("--weights", help="weights .pkl or .npz (default $XPNET_WEIGHTS, else the book's)")
 
 
 def _infer(args: argparse.Namespace) -> int:
@@ -124,7 +146,8 @@ def _infer(args: argparse.Namespace) -> int:
     else:
         x, t = backend.asarray(images), backend.asarray(labels)
     x = backend.xp.reshape(x, (x.shape[0], -1))
-    score = accuracy(network, x, t, backend.batch_size)
+    with _progress_bar(x.shape[0], backend.batch_size) as update:
+        score = accuracy(network, x, t, backend.batch_size, progress=update)
     seconds = time.perf_counter() - start
     n = x.shape[0]
     result = {
@@ -168,6 +191,20 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _progress_bar(total: int, batch_size: int) -> Iterator[Callable[[int], object] | None]:
+    """tqdm's ``update`` for work of more than a few batches when progress is wanted, else None."""
+    from .download import show_progress
+
+    if total <= 5 * batch_size or not show_progress():
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="img", unit_scale=True, leave=False) as bar:
+        yield bar.update
+
+
 def _report(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(result))
@@ -179,17 +216,77 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
     )
 
 
-def _show(args: argparse.Namespace) -> int:
+def _test_set(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The test images as uint8 (10000, 784) and their labels, from --data-dir or the cache."""
     from dataset.mnist import load_array
 
-    from .plots import save_digit
-
     images = load_array("test", "images", args.data_dir)
-    labels = load_array("test", "labels", args.data_dir)
-    if not -len(images) <= args.index < len(images):
-        raise XpnetError(f"--index {args.index} is out of range: the test set has {len(images)} images")
-    save_digit(images[args.index], int(labels[args.index]), args.output)
-    print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}")
+    return images.reshape(images.shape[0], -1), load_array("test", "labels", args.data_dir)
+
+
+def _network(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The backend that --backend and --device name, and the weights on it."""
+    from .backend import get_backend
+    from .weights import load_weights
+
+    backend = get_backend(args.backend, args.device)
+    return backend, backend.asarrays(load_weights(args.weights))
+
+
+def _predicted(args: argparse.Namespace, images: Any) -> Any:
+    """Predicted labels of ``images`` as a NumPy array, computed on the chosen backend."""
+    from .backend import to_numpy
+    from .network import classify
+
+    backend, network = _network(args)
+    return to_numpy(classify(network, backend.asarray(images)))
+
+
+def _check_index(index: int, count: int) -> None:
+    if not -count <= index < count:
+        raise XpnetError(f"--index {index} is out of range: the test set has {count} images")
+
+
+def _show(args: argparse.Namespace) -> int:
+    from . import plots
+
+    images, labels = _test_set(args)
+    if args.grid is None and not args.misclassified:
+        _check_index(args.index, len(images))
+        plots.save_digit(images[args.index], int(labels[args.index]), args.output)
+        print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}")
+        return 0
+    predicted = _predicted(args, images)
+    chosen = (predicted != labels).nonzero()[0] if args.misclassified else range(len(images))
+    chosen = chosen[: args.grid or 16]
+    plots.save_grid(images[chosen], labels[chosen], predicted[chosen], args.output)
+    wrong = int((predicted[chosen] != labels[chosen]).sum())
+    print(f"wrote {args.output}: {len(chosen)} test images, {wrong} predicted wrong")
+    return 0
+
+
+def _plot_confusion(args: argparse.Namespace) -> int:
+    from . import plots
+
+    images, labels = _test_set(args)
+    predicted = _predicted(args, images)
+    plots.save_confusion(labels, predicted, args.output)
+    print(f"wrote {args.output}: accuracy {float((predicted == labels).mean())}")
+    return 0
+
+
+def _plot_probs(args: argparse.Namespace) -> int:
+    from . import plots
+    from .backend import to_numpy
+    from .network import predict
+
+    images, labels = _test_set(args)
+    _check_index(args.index, len(images))
+    backend, network = _network(args)
+    probabilities = to_numpy(predict(network, backend.asarray(images[args.index])))
+    plots.save_probabilities(images[args.index], int(labels[args.index]), probabilities, args.output)
+    print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}, "
+          f"predicted {int(probabilities.argmax())}")
     return 0
 
 

@@ -20,6 +20,12 @@ from .errors import DataError
 T = TypeVar("T")
 
 TIMEOUT_S = 30.0
+SHOW_PROGRESS: bool | None = None  # None: progress bars on a terminal only; the CLI's --quiet sets False
+
+
+def show_progress() -> bool:
+    """Whether long work should draw a progress bar (on stderr)."""
+    return sys.stderr.isatty() if SHOW_PROGRESS is None else SHOW_PROGRESS
 
 
 def cache_dir(*parts: str) -> Path:
@@ -39,7 +45,6 @@ def fetch(
     *,
     keep_as: Path | None = None,
     by_hand: str,
-    progress: bool | None = None,
     timeout: float | None = None,
 ) -> T:
     """Download the first of ``urls`` whose file passes ``verify``, and return what it returned.
@@ -49,22 +54,20 @@ def fetch(
     renamed to ``keep_as`` (if given); every other is deleted, so a failed or
     interrupted download never leaves a file that a later run would accept.
     When every URL fails, the DataError lists each URL with its fault, then
-    ``by_hand``: how to place the file by hand. The progress bar shows on a
-    terminal only, unless ``progress`` says otherwise; ``timeout`` (default
-    ``TIMEOUT_S``) bounds each wait for the server.
+    ``by_hand``: how to place the file by hand. A progress bar shows when
+    :func:`show_progress` says so; ``timeout`` (default ``TIMEOUT_S``) bounds
+    each wait for the server.
     """
     import pooch
     import requests
 
-    if progress is None:
-        progress = sys.stderr.isatty()
     timeout = TIMEOUT_S if timeout is None else timeout
     directory.mkdir(parents=True, exist_ok=True)
     faults = []
     for url in urls:
         temporary = _temporary_path(directory, Path(url).name)
         try:
-            pooch.HTTPDownloader(progressbar=progress, timeout=timeout)(url, str(temporary), None)
+            pooch.HTTPDownloader(progressbar=show_progress(), timeout=timeout)(url, str(temporary), None)
             result = verify(temporary)
             if keep_as is not None:
                 os.replace(temporary, keep_as)

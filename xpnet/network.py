@@ -7,6 +7,7 @@ Every function gets its namespace from its inputs and never leaves it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace, device
@@ -127,13 +128,21 @@ def classify(network: Network, x: Array) -> Array:
     return xp.argmax(logits(network, x), axis=-1)
 
 
-def accuracy(network: Network, x: Array, t: Array, batch_size: int = 100) -> float:
+def accuracy(
+    network: Network,
+    x: Array,
+    t: Array,
+    batch_size: int = 100,
+    progress: Callable[[int], object] | None = None,
+) -> float:
     """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
 
     ``x``: (n, n_in) floating point or uint8 pixels; ``t``: (n,) integer labels
     or (n, n_out) one-hot. uint8 pixels are converted one batch at a time.
     The running count stays on the device: one device-to-host transfer at the
     end. Raises ValueError when a sample scores NaN (NaN in its input, say).
+    ``progress``, if given, is called with each batch's size once the batch is
+    queued (``tqdm``'s ``update`` fits).
     """
     xp = array_namespace(x, t)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -155,6 +164,8 @@ def accuracy(network: Network, x: Array, t: Array, batch_size: int = 100) -> flo
         hits = xp.argmax(scores, axis=1) == labels[start:stop]
         # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
         tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
+        if progress is not None:
+            progress(stop - start)
     correct, nan_rows = (int(v) for v in to_numpy(tally))
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")

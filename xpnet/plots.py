@@ -1,10 +1,13 @@
 """Pictures of the chapter, written to PNG with matplotlib's Agg backend (no window needed).
 
-matplotlib is an optional extra: ``pip install 'xpnet[plot]'``.
+matplotlib is an optional extra: ``pip install 'xpnet[plot]'``. Every function
+takes host (NumPy) arrays: images as uint8 (n, 784) or (n, 28, 28), labels
+and predictions as integers (n,).
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -13,6 +16,7 @@ import numpy as np
 from .errors import XpnetError
 
 PathLike = str | os.PathLike[str]
+WRONG = "tab:red"
 
 
 def _pyplot() -> Any:
@@ -26,24 +30,86 @@ def _pyplot() -> Any:
     return plt
 
 
-def save_digit(image: np.ndarray, label: int, path: PathLike) -> None:
-    """Write one 28x28 uint8 digit, enlarged, titled with its label."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(3, 3.3), dpi=100)
-    axes.imshow(np.reshape(image, (28, 28)), cmap="gray", interpolation="nearest")
-    axes.set_title(f"label {label}")
-    axes.axis("off")
+def _show_digit(axes: Any, image: np.ndarray) -> None:
+    axes.imshow(np.reshape(image, (28, 28)), cmap="gray_r", interpolation="nearest", vmin=0, vmax=255)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _save(figure: Any, path: PathLike) -> None:
     figure.savefig(path)
-    plt.close(figure)
+    _pyplot().close(figure)
+
+
+def save_digit(image: np.ndarray, label: int, path: PathLike) -> None:
+    """One digit, enlarged, titled with its label: 300x330 pixels."""
+    figure, axes = _pyplot().subplots(figsize=(3, 3.3), dpi=100)
+    _show_digit(axes, image)
+    axes.set_title(f"label {label}")
+    _save(figure, path)
+
+
+def save_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, path: PathLike) -> None:
+    """Digits in a square-ish grid, each titled 'true → predicted'; wrong predictions in red."""
+    count = len(images)
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    figure, axes = _pyplot().subplots(rows, columns, figsize=(1.3 * columns, 1.45 * rows), dpi=100, squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    for ax, image, label, guess in zip(axes.flat, images, labels, predicted, strict=False):
+        _show_digit(ax, image)
+        wrong = int(label) != int(guess)
+        ax.set_title(f"{label} → {guess}", color=WRONG if wrong else "black", fontsize=10)
+        if wrong:
+            for spine in ax.spines.values():
+                spine.set_edgecolor(WRONG)
+                spine.set_linewidth(2)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def save_confusion(labels: np.ndarray, predicted: np.ndarray, path: PathLike) -> None:
+    """The 10x10 confusion matrix (rows: true digit, columns: predicted) with its counts."""
+    matrix = np.bincount(labels.astype(np.int64) * 10 + predicted.astype(np.int64), minlength=100).reshape(10, 10)
+    figure, axes = _pyplot().subplots(figsize=(6.4, 5.6), dpi=100)
+    shown = axes.imshow(np.log1p(matrix), cmap="Blues")
+    for (row, column), count in np.ndenumerate(matrix):
+        dark = shown.norm(np.log1p(count)) > 0.6
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    axes.set_xticks(range(10))
+    axes.set_yticks(range(10))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(f"{int(np.trace(matrix))} of {int(matrix.sum())} right ({np.trace(matrix) / matrix.sum():.4f})")
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def save_probabilities(image: np.ndarray, label: int, probabilities: np.ndarray, path: PathLike) -> None:
+    """A digit beside the bar chart of the network's softmax output for it."""
+    figure, (left, right) = _pyplot().subplots(1, 2, figsize=(7, 3), dpi=100, width_ratios=(1, 1.6))
+    _show_digit(left, image)
+    left.set_title(f"label {label}")
+    guess = int(np.argmax(probabilities))
+    colors = ["tab:blue"] * 10
+    colors[guess] = "tab:green" if guess == label else WRONG
+    right.bar(range(10), probabilities, color=colors)
+    right.set_xticks(range(10))
+    right.set_ylim(0, 1)
+    right.set_xlabel("digit")
+    right.set_ylabel("probability")
+    right.set_title(f"predicted {guess} ({probabilities[guess]:.3f})")
+    figure.tight_layout()
+    _save(figure, path)
 
 
 def save_activations(path: PathLike) -> None:
-    """Write step, sigmoid and ReLU over x in [-5, 5] on one figure, as in the chapter."""
+    """Step, sigmoid and ReLU over x in [-5, 5] on one figure, as in the chapter: 1000x320 pixels."""
     from .functions import relu, sigmoid, step_function
 
-    plt = _pyplot()
     x = np.arange(-5.0, 5.0, 0.01)
-    figure, axes = plt.subplots(1, 3, figsize=(10, 3.2), dpi=100)
+    figure, axes = _pyplot().subplots(1, 3, figsize=(10, 3.2), dpi=100)
     curves = (("step", step_function), ("sigmoid", sigmoid), ("ReLU", relu))
     for ax, (name, function) in zip(axes, curves, strict=True):
         ax.plot(x, function(x))
@@ -53,5 +119,4 @@ def save_activations(path: PathLike) -> None:
         if name != "ReLU":
             ax.set_ylim(-0.1, 1.1)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    _save(figure, path)
