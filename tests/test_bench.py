@@ -29,3 +29,16 @@ def test_bench_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path, backen
     for name in report["methods"]:
         assert name in result.stdout
         assert report["methods"][name]["images_per_s"] > 0
+
+
+def test_bench_train_smoke(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "train.json"
+    result = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--train", "--repeats", "1", "--data-dir", str(mnist_dir),
+         "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["images"] == 10000 and report["methods"]["xpnet"]["images_per_s"] > 0
+    assert "training: one SGD epoch over 10,000 images" in result.stdout

@@ -65,7 +65,26 @@ def _parser() -> argparse.ArgumentParser:
     infer.add_argument("--labels", metavar="NPY", help="the (n,) labels .npy that goes with --images")
     infer.add_argument("--scheduler", metavar="ADDRESS",
                        help="with --backend dask: run on the dask.distributed scheduler at ADDRESS")
+    infer.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid",
+                       help="hidden layers' activation (default sigmoid, the book's)")
     infer.set_defaults(run=_infer)
+
+    train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 and 5)")
+    _add_backend_args(train)
+    train.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
+    train.add_argument("--epochs", type=positive_int, default=5, help="passes over the training set (default 5)")
+    train.add_argument("--batch-size", type=positive_int, default=100, help="images per step (default 100)")
+    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam", help="default adam")
+    train.add_argument("--lr", type=float, help="learning rate (default: sgd 0.1, momentum 0.05, adam 0.005)")
+    train.add_argument("--seed", type=int, default=0, help="seeds the weights and the batch order (default 0)")
+    train.add_argument("--sizes", default="784,50,100,10", help="layer sizes (default 784,50,100,10)")
+    train.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid", help="default sigmoid")
+    train.add_argument("--init", choices=("xavier", "he"), default="xavier", help="weight scale (default xavier)")
+    train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
+    train.add_argument("--train-on-test", type=positive_int, metavar="N",
+                       help="train on the first N test images and test on the rest (without the training split)")
+    train.add_argument("--json", action="store_true", help="print each epoch as one JSON object")
+    train.set_defaults(run=_train)
 
     bench = commands.add_parser("bench", help="time xpnet beside the chapter's loop, the BLAS floor and PyTorch")
     _add_backend_args(bench)
@@ -76,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
+    bench.add_argument("--train", action="store_true", help="time a training epoch instead (beside PyTorch)")
     bench.set_defaults(run=_bench)
 
     show = commands.add_parser("show", help="write a PNG of test digits with their labels (and predictions)")
@@ -147,7 +167,7 @@ def _infer(args: argparse.Namespace) -> int:
         x, t = backend.asarray(images), backend.asarray(labels)
     x = backend.xp.reshape(x, (x.shape[0], -1))
     with _progress_bar(x.shape[0], backend.batch_size) as update:
-        score = accuracy(network, x, t, backend.batch_size, progress=update)
+        score = accuracy(network, x, t, backend.batch_size, progress=update, activation=args.activation)
     seconds = time.perf_counter() - start
     n = x.shape[0]
     result = {
@@ -164,6 +184,49 @@ def _infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from dataset.mnist import load_split
+
+    from .backend import get_backend, to_numpy
+    from .train import OPTIMIZERS, MultiLayerNet, fit
+    from .weights import save_weights
+
+    try:
+        sizes = [int(size) for size in args.sizes.split(",")]
+    except ValueError:
+        raise XpnetError(f"--sizes {args.sizes!r}: expected integers separated by commas") from None
+    if len(sizes) < 2 or min(sizes) < 1 or sizes[0] != 784 or sizes[-1] != 10:
+        raise XpnetError(f"--sizes {args.sizes!r}: needs 784 inputs first, 10 outputs last, all positive")
+    backend = get_backend(args.backend, args.device)
+    if args.train_on_test:
+        images, labels = load_split("test", normalize=False, data_dir=args.data_dir)
+        if not 0 < args.train_on_test < len(labels):
+            raise XpnetError(f"--train-on-test {args.train_on_test}: must leave test images (there are {len(labels)})")
+        train_set, test_set = (images[: args.train_on_test], labels[: args.train_on_test]), (
+            images[args.train_on_test :], labels[args.train_on_test :])
+    else:
+        train_set = load_split("train", normalize=False, data_dir=args.data_dir)
+        test_set = load_split("test", normalize=False, data_dir=args.data_dir)
+    train_set, test_set = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_set))
+    optimizer = OPTIMIZERS[args.optimizer](**({} if args.lr is None else {"lr": args.lr}))
+    net = MultiLayerNet(sizes, args.activation, args.init, args.seed, backend)
+    n = train_set[0].shape[0]
+    with _progress_bar(n * args.epochs, args.batch_size) as update:
+        for epoch in fit(net, train_set, test_set, epochs=args.epochs, optimizer=optimizer,
+                         batch_size=args.batch_size, seed=args.seed, progress=update):
+            if args.json:
+                print(json.dumps(epoch), flush=True)
+            else:
+                print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, "
+                      f"train accuracy {epoch['train_accuracy']:.4f}, test accuracy {epoch['test_accuracy']:.4f}, "
+                      f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
+    save_weights(args.save, {key: to_numpy(value) for key, value in net.params.items()})
+    hint = "" if args.activation == "sigmoid" else " --activation relu"
+    print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
+          file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from dataset.mnist import load_array
 
@@ -175,16 +238,12 @@ def _bench(args: argparse.Namespace) -> int:
     if backend.name == "dask":
         raise XpnetError("bench times eager backends; for dask, time 'xpnet infer --backend dask' instead")
     images = load_array("test", "images", args.data_dir)
-    report = bench.run(
-        backend,
-        load_weights(args.weights),
-        images.reshape(images.shape[0], -1),
-        load_array("test", "labels", args.data_dir),
-        tile=args.tile,
-        repeats=args.repeats,
-        with_torch=not args.no_torch,
-        sweep=args.sweep or backend.on_gpu,
-    )
+    images, labels = images.reshape(images.shape[0], -1), load_array("test", "labels", args.data_dir)
+    if args.train:
+        report = bench.run_training(backend, images, labels, repeats=args.repeats, with_torch=not args.no_torch)
+    else:
+        report = bench.run(backend, load_weights(args.weights), images, labels, tile=args.tile,
+                           repeats=args.repeats, with_torch=not args.no_torch, sweep=args.sweep or backend.on_gpu)
     print(bench.format_report(report))
     if args.json:
         bench.write_json(report, args.json)

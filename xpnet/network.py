@@ -13,7 +13,7 @@ from typing import Any
 from array_api_compat import array_namespace, device
 
 from .backend import Backend, get_backend, to_numpy
-from .functions import identity_function, softmax
+from .functions import identity_function, relu, softmax
 
 Array = Any
 Network = dict[str, Array]
@@ -67,48 +67,57 @@ def check_network(network: Network) -> None:
         previous = w.shape[1]
 
 
-def logits(network: Network, x: Array) -> Array:
+HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
+
+
+def logits(network: Network, x: Array, activation: str = "sigmoid") -> Array:
     """Scores before the output activation: (n_in,) -> (n_out,), (batch, n_in) -> (batch, n_out).
 
     ``x`` is floating point, or uint8 pixels, which count as pixel / 255. NaN in
-    ``x`` gives NaN scores for that sample.
+    ``x`` gives NaN scores for that sample. ``activation``: of the hidden
+    layers, ``"sigmoid"`` (the chapter's) or ``"relu"``.
     """
     _check_input(x, network["W1"])
-    return _scores(fold(network, pixels=x.dtype == array_namespace(x).uint8), x)
+    return _scores(fold(network, x.dtype == array_namespace(x).uint8, activation), x, activation)
 
 
-def fold(network: Network, pixels: bool = False) -> list[tuple[Array, Array]]:
-    """The layers rewritten so that each hidden layer is ``tanh(a @ W + b)``: the same scores, less work.
+def fold(network: Network, pixels: bool = False, activation: str = "sigmoid") -> list[tuple[Array, Array]]:
+    """The layers rewritten so that each sigmoid layer is ``tanh(a @ W + b)``: the same scores, less work.
 
     sigmoid(a) = tanh(a / 2) / 2 + 1/2, so the halving of ``a`` moves into the
     layer's own W and b, and the ``/ 2 + 1/2`` into the next layer's (W / 2,
     and b + column sums of W / 2). A hidden layer then costs one product, one
     bias add and one tanh. With ``pixels`` the first layer also takes in the
-    1/255 that scales uint8 pixels to [0, 1], so they need no division.
+    1/255 that scales uint8 pixels to [0, 1], so they need no division. ReLU
+    layers are left as they are, but for that scale.
     """
+    if activation not in HIDDEN_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {HIDDEN_ACTIVATIONS}, got {activation!r}")
     folded = []
     *hidden, _ = all_layers = layers(network)
     for k, (w, b) in enumerate(all_layers):
         xp = array_namespace(w, b)
-        if k == 0:
-            w = w * (1 / 255) if pixels else w
-        else:
-            w, b = w * 0.5, b + 0.5 * xp.sum(w, axis=0)
-        if k < len(hidden):
-            w, b = w * 0.5, b * 0.5
+        if k == 0 and pixels:
+            w = w * (1 / 255)
+        if activation == "sigmoid":
+            if k > 0:
+                w, b = w * 0.5, b + 0.5 * xp.sum(w, axis=0)
+            if k < len(hidden):
+                w, b = w * 0.5, b * 0.5
         folded.append((w, b))
     return folded
 
 
-def _scores(folded: list[tuple[Array, Array]], x: Array) -> Array:
+def _scores(folded: list[tuple[Array, Array]], x: Array, activation: str) -> Array:
     """Run folded layers on checked input ``x`` (uint8 pixels are converted here, one batch at a time)."""
     xp = array_namespace(x)
+    hidden = xp.tanh if activation == "sigmoid" else relu
     a = xp.astype(x, folded[0][0].dtype) if x.dtype == xp.uint8 else x
     for k, (w, b) in enumerate(folded):
         a = a @ w
         a += b  # in place where the library allows it, else a new array: both correct
         if k < len(folded) - 1:
-            a = xp.tanh(a)
+            a = hidden(a)
     return a
 
 
@@ -117,15 +126,15 @@ def forward(network: Network, x: Array) -> Array:
     return identity_function(logits(network, x))
 
 
-def predict(network: Network, x: Array) -> Array:
+def predict(network: Network, x: Array, activation: str = "sigmoid") -> Array:
     """Class probabilities (softmax output), shape (batch, n_out) or (n_out,)."""
-    return softmax(logits(network, x))
+    return softmax(logits(network, x, activation))
 
 
-def classify(network: Network, x: Array) -> Array:
+def classify(network: Network, x: Array, activation: str = "sigmoid") -> Array:
     """Predicted class indices, int64 of shape (batch,): argmax of the scores, no softmax needed."""
     xp = array_namespace(x)
-    return xp.argmax(logits(network, x), axis=-1)
+    return xp.argmax(logits(network, x, activation), axis=-1)
 
 
 def accuracy(
@@ -134,6 +143,7 @@ def accuracy(
     t: Array,
     batch_size: int = 100,
     progress: Callable[[int], object] | None = None,
+    activation: str = "sigmoid",
 ) -> float:
     """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
 
@@ -142,7 +152,7 @@ def accuracy(
     The running count stays on the device: one device-to-host transfer at the
     end. Raises ValueError when a sample scores NaN (NaN in its input, say).
     ``progress``, if given, is called with each batch's size once the batch is
-    queued (``tqdm``'s ``update`` fits).
+    queued (``tqdm``'s ``update`` fits). ``activation`` as for :func:`logits`.
     """
     xp = array_namespace(x, t)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -156,11 +166,11 @@ def accuracy(
     if n == 0:
         raise ValueError("x is empty: no samples to score")
     _check_input(x, network["W1"])
-    folded = fold(network, pixels=x.dtype == xp.uint8)
+    folded = fold(network, x.dtype == xp.uint8, activation)
     tally = xp.zeros(2, dtype=xp.int64, device=device(x))  # [correct, NaN rows]
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-        scores = _scores(folded, x[start:stop, ...])
+        scores = _scores(folded, x[start:stop, ...], activation)
         hits = xp.argmax(scores, axis=1) == labels[start:stop]
         # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
         tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
