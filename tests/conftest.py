@@ -30,7 +30,7 @@ def open_backend(spec: str) -> xpnet.Backend:
     except xpnet.BackendError as err:
         if spec in REQUIRED:
             raise
-        pytest.skip(f"{spec} not available: {err}")
+        pytest.skip(f"optional backend {spec} (torch, dask or cupy) not available: {err}")
 
 
 @pytest.fixture(params=ALL_BACKENDS)
