@@ -62,7 +62,7 @@ class Backend:
     batch_size: int = 1000
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
-        """Copy a host (NumPy) array or nested sequence onto this backend's device."""
+        """Place a host (NumPy) array or nested sequence on this backend's device (no copy where none is needed)."""
         if self.name == "dask":
             return _dask_asarray(self, x, dtype)
         return self.xp.asarray(x, dtype=dtype, device=self.device)
