@@ -142,6 +142,7 @@ def accuracy(
     x: Array,
     t: Array,
     batch_size: int = 100,
+    *,
     progress: Callable[[int], object] | None = None,
     activation: str = "sigmoid",
 ) -> float:
