@@ -75,3 +75,13 @@ def test_show_index_out_of_range(mnist_dir: Path) -> None:
     result = run("-m", "xpnet", "show", "--data-dir", str(mnist_dir), "--index", "10000")
     assert result.returncode == 2
     assert "--index 10000 is out of range" in result.stderr
+
+
+def test_images_that_do_not_fit_the_network(tmp_path: Path, weights_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((10, 100), np.uint8))
+    np.save(tmp_path / "t.npy", np.zeros(10, np.uint8))
+    result = run("-m", "xpnet", "infer", "--images", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "t.npy"),
+                 "--weights", str(weights_path))
+    assert result.returncode == 2
+    expected = f"{tmp_path / 'x.npy'}: x has 100 features per sample but W1 expects 784"
+    assert result.stderr == f"xpnet infer: error: {expected}\n"

@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_backend_args(show)
     _add_data_args(show)
     show.add_argument("--index", type=int, default=0, help="which test image (default 0)")
-    show.add_argument("--grid", type=positive_int, metavar="N", help="N digits with true and predicted labels")
+    show.add_argument("--grid", type=positive_int, metavar="N",
+                      help="N digits with true and predicted labels (16 with --misclassified)")
     show.add_argument("--misclassified", action="store_true", help="only digits the network gets wrong (a grid)")
     show.add_argument("--output", "-o", default="mnist_digit.png", help="PNG to write (default mnist_digit.png)")
     show.set_defaults(run=_show)
@@ -123,10 +124,8 @@ def _parser() -> argparse.ArgumentParser:
         _add_data_args(figure)
         figure.add_argument("--output", "-o", default=default, help=f"PNG to write (default {default})")
         figure.set_defaults(run=run)
-    for command in commands.choices.values():
+    for command in [*(c for name, c in commands.choices.items() if name != "plot"), *figures.choices.values()]:
         command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    for figure in figures.choices.values():
-        figure.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     return parser
 
 
@@ -167,7 +166,10 @@ def _infer(args: argparse.Namespace) -> int:
         x, t = backend.asarray(images), backend.asarray(labels)
     x = backend.xp.reshape(x, (x.shape[0], -1))
     with _progress_bar(x.shape[0], backend.batch_size) as update:
-        score = accuracy(network, x, t, backend.batch_size, progress=update, activation=args.activation)
+        try:
+            score = accuracy(network, x, t, backend.batch_size, progress=update, activation=args.activation)
+        except (ValueError, TypeError) as err:  # the images or labels do not fit the network
+            raise XpnetError(f"{args.images or 'MNIST test set'}: {err}") from None
     seconds = time.perf_counter() - start
     n = x.shape[0]
     result = {
