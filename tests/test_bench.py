@@ -42,3 +42,18 @@ def test_bench_train_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     report = json.loads(out.read_text())
     assert report["images"] == 10000 and report["methods"]["xpnet"]["images_per_s"] > 0
     assert "training: one SGD epoch over 10,000 images" in result.stdout
+
+
+def test_bench_sweep_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path) -> None:
+    """The GPU report's sweep over 10^3 .. 10^6 images, run here on the CPU to prove the code path."""
+    out = tmp_path / "sweep.json"
+    result = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--sweep", "--no-torch", "--tile", "1", "--repeats", "1",
+         "--data-dir", str(mnist_dir), "--weights", str(weights_path), "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    sweep = json.loads(out.read_text())["sweep"]
+    assert [row["images"] for row in sweep] == [10**3, 10**4, 10**5, 10**6]
+    for row in sweep:
+        assert row["input_GB_per_s"] == pytest.approx(row["images"] * 784 / row["seconds"] / 1e9)

@@ -54,7 +54,7 @@ def save_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, pat
     count = len(images)
     columns = math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)
-    figure, axes = _pyplot().subplots(rows, columns, figsize=(1.3 * columns, 1.45 * rows), dpi=100, squeeze=False)
+    figure, axes = _pyplot().subplots(rows, columns, figsize=(1.25 * columns, 1.5 * rows), dpi=100, squeeze=False)
     for ax in axes.flat[count:]:
         ax.axis("off")
     for ax, image, label, guess in zip(axes.flat, images, labels, predicted, strict=False):
