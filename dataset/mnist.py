@@ -12,13 +12,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from xpnet.download import cache_dir, fetch, save_atomically
+from xpnet.download import cache_dir, fetch, from_cache, save_atomically
 from xpnet.errors import DataError
 
 MIRRORS = (
@@ -82,9 +81,14 @@ def load_split(
         raise DataError(f"MNIST {split}: {images.shape[0]} images but {labels.shape[0]} labels")
     x = images.reshape(images.shape[0], 784) if flatten else images.reshape(images.shape[0], 1, 28, 28)
     if normalize:
-        x = x.astype(np.float32) / np.float32(255)
+        x = normalized(x)
     t = np.eye(10, dtype=np.uint8)[labels] if one_hot_label else labels
     return x, t
+
+
+def normalized(images: np.ndarray) -> np.ndarray:
+    """uint8 pixels 0..255 as float32 in [0, 1], as the book's ``normalize=True`` gives them."""
+    return images.astype(np.float32) / np.float32(255)
 
 
 def load_array(split: str, kind: str, data_dir: str | os.PathLike[str] | None = None) -> np.ndarray:
@@ -100,11 +104,9 @@ def load_array(split: str, kind: str, data_dir: str | os.PathLike[str] | None = 
     if data_dir and Path(data_dir, name).exists():
         return read_idx_gz(Path(data_dir, name), kind)
     cached = cache_dir("mnist", name.removesuffix(".gz") + ".npy")
-    if cached.exists():
-        try:
-            return _read_cached(cached, name, kind)
-        except DataError as err:
-            print(f"warning: {err}; downloading a fresh copy", file=sys.stderr)
+    array = from_cache(cached, lambda path: _read_cached(path, name, kind))
+    if array is not None:
+        return array
     array = fetch(
         [mirror + name for mirror in MIRRORS],
         cached.parent,
@@ -150,11 +152,11 @@ def read_idx_gz(path: Path, kind: str, name: str | None = None) -> np.ndarray:
     return array
 
 
-def _check_hash(path: Path, name: str, raw_sha256: str, gz_md5: str | None) -> None:
+def _check_hash(path: Path, name: str, raw_sha256: str, gz_md5: str) -> None:
     if name in RAW_SHA256:
         if raw_sha256 != RAW_SHA256[name]:
             raise DataError(f"{path}: checksum mismatch (content SHA-256 {raw_sha256}, expected {RAW_SHA256[name]})")
-    elif name in GZ_MD5 and gz_md5 is not None and gz_md5 != GZ_MD5[name]:
+    elif name in GZ_MD5 and gz_md5 != GZ_MD5[name]:
         raise DataError(f"{path}: checksum mismatch (gz MD5 {gz_md5}, expected {GZ_MD5[name]})")
 
 

@@ -95,8 +95,8 @@ class Backend:
         return self.name if self.device is None else f"{self.name} on {self.device}"
 
 
-def get_backend(spec: str = "cpu", device: str | None = None, *, batch_size: int | None = None) -> Backend:
-    """Return the :class:`Backend` that ``spec`` names (see the module docstring).
+def get_backend(spec: Backend | str = "cpu", device: str | None = None, *, batch_size: int | None = None) -> Backend:
+    """Return the :class:`Backend` that ``spec`` names (see the module docstring); a Backend passes through.
 
     ``device`` may be given apart from the spec, as the scripts' ``--backend``
     and ``--device`` are: ``get_backend("torch", "cuda")``. ``"cpu"`` and
@@ -104,6 +104,8 @@ def get_backend(spec: str = "cpu", device: str | None = None, *, batch_size: int
     backend's own (see :class:`Backend`). Raises :class:`BackendError`
     with one line saying what is missing when the library or device is not there.
     """
+    if isinstance(spec, Backend):
+        return spec if batch_size is None else replace(spec, batch_size=batch_size)
     name, _, spec_device = spec.partition(":")
     if device is not None and spec_device and device != spec_device:
         raise BackendError(f"device given twice: {spec!r} and {device!r}")
@@ -130,9 +132,7 @@ def get_namespace(spec: str = "cpu") -> ModuleType:
 
 def to_device(x: Any, backend: Backend | str) -> Any:
     """Move an array of any supported library onto ``backend`` (a Backend or a spec)."""
-    if isinstance(backend, str):
-        backend = get_backend(backend)
-    return backend.asarray(to_numpy(x))
+    return get_backend(backend).asarray(to_numpy(x))
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -226,14 +226,13 @@ def _dask_npy(backend: Backend, path: str | os.PathLike[str], shape: tuple[int, 
     import dask
     import dask.array
 
-    rows = range(0, shape[0], backend.batch_size)
+    starts = range(0, shape[0], backend.batch_size)
+    bounds = [(start, min(start + backend.batch_size, shape[0])) for start in starts]
     blocks = [
         dask.array.from_delayed(
-            dask.delayed(_npy_rows)(os.fspath(path), start, min(start + backend.batch_size, shape[0])),
-            shape=(min(start + backend.batch_size, shape[0]) - start, *shape[1:]),
-            dtype=dtype,
+            dask.delayed(_npy_rows)(os.fspath(path), start, stop), shape=(stop - start, *shape[1:]), dtype=dtype
         )
-        for start in rows
+        for start, stop in bounds
     ]
     return _on_dask_device(backend, dask.array.concatenate(blocks))
 

@@ -155,9 +155,7 @@ def _infer(args: argparse.Namespace) -> int:
         use_dask_scheduler(args.scheduler)
     weights = load_weights(args.weights)
     if not args.images:
-        from dataset.mnist import load_array
-
-        images, labels = load_array("test", "images", args.data_dir), load_array("test", "labels", args.data_dir)
+        images, labels = _test_set(args)
     start = time.perf_counter()  # from host data (or the .npy files) to the accuracy on the host
     network = backend.asarrays(weights)
     if args.images:
@@ -201,11 +199,11 @@ def _train(args: argparse.Namespace) -> int:
         raise XpnetError(f"--sizes {args.sizes!r}: needs 784 inputs first, 10 outputs last, all positive")
     backend = get_backend(args.backend, args.device)
     if args.train_on_test:
-        images, labels = load_split("test", normalize=False, data_dir=args.data_dir)
-        if not 0 < args.train_on_test < len(labels):
-            raise XpnetError(f"--train-on-test {args.train_on_test}: must leave test images (there are {len(labels)})")
-        train_set, test_set = (images[: args.train_on_test], labels[: args.train_on_test]), (
-            images[args.train_on_test :], labels[args.train_on_test :])
+        images, labels = _test_set(args)
+        cut = args.train_on_test
+        if cut >= len(labels):
+            raise XpnetError(f"--train-on-test {cut}: must leave test images (there are {len(labels)})")
+        train_set, test_set = (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
     else:
         train_set = load_split("train", normalize=False, data_dir=args.data_dir)
         test_set = load_split("test", normalize=False, data_dir=args.data_dir)
@@ -230,8 +228,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from dataset.mnist import load_array
-
     from . import bench
     from .backend import get_backend
     from .weights import load_weights
@@ -239,8 +235,7 @@ def _bench(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend, args.device, batch_size=args.batch_size)
     if backend.name == "dask":
         raise XpnetError("bench times eager backends; for dask, time 'xpnet infer --backend dask' instead")
-    images = load_array("test", "images", args.data_dir)
-    images, labels = images.reshape(images.shape[0], -1), load_array("test", "labels", args.data_dir)
+    images, labels = _test_set(args)
     if args.train:
         report = bench.run_training(backend, images, labels, repeats=args.repeats, with_torch=not args.no_torch)
     else:

@@ -38,6 +38,21 @@ def cache_dir(*parts: str) -> Path:
     return Path(root, *parts)
 
 
+def from_cache(cached: Path, read: Callable[[Path], T]) -> T | None:
+    """``read(cached)``, or None when the file is absent or fails ``read``'s checks.
+
+    A damaged copy is reported on stderr with its path and left in place: only
+    a verified download replaces it, and nothing uses it meanwhile.
+    """
+    if not cached.exists():
+        return None
+    try:
+        return read(cached)
+    except DataError as err:
+        print(f"warning: {err}; downloading a fresh copy", file=sys.stderr)
+        return None
+
+
 def fetch(
     urls: Sequence[str],
     directory: Path,

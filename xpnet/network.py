@@ -1,7 +1,8 @@
 """Dense networks in the book's weight format: a dict ``W1..Wn``, ``b1..bn``.
 
-Hidden layers use the sigmoid; the output is the identity for the toy network
-of section 3.4 (``forward``) and the softmax for classification (``predict``).
+Hidden layers use the sigmoid (or, asked for, ReLU); the output is the identity
+for the toy network of section 3.4 (``forward``) and the softmax for
+classification (``predict``).
 Every function gets its namespace from its inputs and never leaves it.
 """
 
@@ -30,8 +31,7 @@ TOY_NETWORK = {
 
 def init_network(backend: Backend | str = "cpu") -> Network:
     """The chapter's 2-3-2-2 toy network (section 3.4.3), float64 arrays on ``backend``."""
-    if isinstance(backend, str):
-        backend = get_backend(backend)
+    backend = get_backend(backend)
     return {key: backend.asarray(value, dtype=backend.xp.float64) for key, value in TOY_NETWORK.items()}
 
 
@@ -163,10 +163,8 @@ def accuracy(
     labels = t if t.ndim == 1 else xp.argmax(t, axis=1)
     if t.ndim > 2 or labels.shape[0] != x.shape[0]:
         raise ValueError(f"t has shape {tuple(t.shape)} but x holds {x.shape[0]} samples")
-    n = x.shape[0]
-    if n == 0:
-        raise ValueError("x is empty: no samples to score")
     _check_input(x, network["W1"])
+    n = x.shape[0]
     folded = fold(network, x.dtype == xp.uint8, activation)
     tally = xp.zeros(2, dtype=xp.int64, device=device(x))  # [correct, NaN rows]
     for start in range(0, n, batch_size):

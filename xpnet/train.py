@@ -133,8 +133,7 @@ class MultiLayerNet:
         backend: Backend | str = "cpu",
         dtype: str = "float32",
     ) -> None:
-        if isinstance(backend, str):
-            backend = get_backend(backend)
+        backend = get_backend(backend)
         if activation not in ("sigmoid", "relu") or weight_init not in ("xavier", "he") or len(sizes) < 2:
             raise ValueError(f"need 2+ sizes, activation sigmoid|relu, weight_init xavier|he; got "
                              f"{list(sizes)}, {activation!r}, {weight_init!r}")

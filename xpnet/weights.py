@@ -6,12 +6,11 @@ import hashlib
 import io
 import os
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from .download import cache_dir, fetch, save_atomically
+from .download import cache_dir, fetch, from_cache, save_atomically
 from .errors import DataError
 from .network import check_network
 
@@ -71,11 +70,16 @@ def save_weights(path: str | os.PathLike[str], network: dict[str, np.ndarray]) -
     save_atomically(Path(path), write)
 
 
-def _read_weights(path: Path) -> dict[str, np.ndarray]:
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as err:
         raise DataError(f"{path}: cannot read weights ({err.strerror})") from None
+
+
+def _read_weights(path: Path, data: bytes | None = None) -> dict[str, np.ndarray]:
+    """Parse the weights file ``path`` (its bytes ``data``, if already read) and check the network."""
+    data = _read_bytes(path) if data is None else data
     try:
         if data[:4] == b"PK\x03\x04":
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
@@ -96,12 +100,8 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
 def _sample_weights() -> dict[str, np.ndarray]:
     """The book's weights from the cache, downloading them first if absent or damaged."""
     cached = cache_dir("sample_weight.pkl")
-    if cached.exists():
-        try:
-            return _verified(cached)
-        except DataError as err:
-            print(f"warning: {err}; downloading a fresh copy", file=sys.stderr)
-    return fetch(
+    weights = from_cache(cached, _verified)
+    return weights if weights is not None else fetch(
         [SAMPLE_WEIGHT_URL],
         cached.parent,
         _verified,
@@ -111,7 +111,8 @@ def _sample_weights() -> dict[str, np.ndarray]:
 
 
 def _verified(path: Path) -> dict[str, np.ndarray]:
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    data = _read_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
     if digest != SAMPLE_WEIGHT_SHA256:
         raise DataError(f"{path}: SHA-256 {digest} is not the book's sample_weight.pkl ({SAMPLE_WEIGHT_SHA256})")
-    return _read_weights(path)
+    return _read_weights(path, data)
