@@ -1,19 +1,29 @@
-"""The chapter's approach, for comparison with ``xpnet infer``: the whole test set converted to
+"""The chapter's approach, for comparison with ``xpnet infer``: the whole image set converted to
 float32 before inference, then the chapter's batch-100 loop (``xpnet.bench.chapter_accuracy``).
 
     /usr/bin/time -v python scripts/chapter_baseline.py --data-dir DIR --weights FILE
+    /usr/bin/time -v python scripts/chapter_baseline.py --images X.npy --labels T.npy --weights FILE
 """
 
 import argparse
 
+import numpy as np
+
 import xpnet
-from dataset.mnist import load_split
+from dataset.mnist import load_split, normalized
 from xpnet.bench import chapter_accuracy
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir")
-    parser.add_argument("--weights")
+    parser.add_argument("--data-dir", help="directory holding the MNIST test .gz files")
+    parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's)")
+    parser.add_argument("--images", metavar="NPY", help="uint8 images .npy instead of MNIST's test set, as for xpnet infer")
+    parser.add_argument("--labels", metavar="NPY", help="the labels .npy that goes with --images")
     args = parser.parse_args()
-    x, t = load_split("test", normalize=True, data_dir=args.data_dir)
+    if args.images:
+        images = np.load(args.images, allow_pickle=False)
+        x, t = normalized(images.reshape(images.shape[0], -1)), np.load(args.labels, allow_pickle=False)
+        del images  # the chapter keeps only the float32 copy
+    else:
+        x, t = load_split("test", normalize=True, data_dir=args.data_dir)
     print(f"Accuracy:{chapter_accuracy(xpnet.load_weights(args.weights), x, t)}")

@@ -84,7 +84,9 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 def assert_same_place(result: object, like: object) -> None:
     """``result`` is an array of the same namespace and on the same device as ``like``."""
-    from array_api_compat import array_namespace, device
+    from array_api_compat import device
+
+    from xpnet.backend import array_namespace
 
     assert array_namespace(result) is array_namespace(like)
     assert device(result) == device(like)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,17 +25,18 @@ def test_neuralnet_mnist_prints_the_books_accuracy(mnist_dir: Path, weights_path
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "Accuracy:0.9352" in lines
-    assert "10000 images on numpy (cpu), batch 1000:" in result.stdout and "images/s" in result.stdout
+    assert f"10000 images on numpy (cpu), batch 500 x {len(os.sched_getaffinity(0))} worker(s):" in result.stdout
+    assert "images/s" in result.stdout
 
 
 @pytest.mark.parametrize("backend", ["array_api_strict", "numpy"])
 def test_infer_json(mnist_dir: Path, weights_path: Path, backend: str) -> None:
-    result = run("-m", "xpnet", "infer", "--backend", backend, "--batch-size", "1000", "--json",
+    result = run("-m", "xpnet", "infer", "--backend", backend, "--batch-size", "1000", "--workers", "3", "--json",
                  "--data-dir", str(mnist_dir), "--weights", str(weights_path))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["accuracy"] == 0.9352 and report["correct"] == 9352 and report["images"] == 10000
-    assert report["backend"] == backend and report["batch_size"] == 1000
+    assert report["backend"] == backend and report["batch_size"] == 1000 and report["workers"] == 3
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,18 @@ def test_book_accuracy(required_backend: xpnet.Backend, batch_size: int, mnist_t
     assert xpnet.accuracy(network, x, required_backend.asarray(labels), batch_size) == 0.9352
 
 
+@pytest.mark.parametrize(("batch_size", "workers"), [(500, 2), (333, 3), (10000, 2)])
+def test_book_accuracy_with_workers(required_backend: xpnet.Backend, batch_size: int, workers: int, mnist_test,
+                                    sample_weights) -> None:
+    """Batches shared among threads: the same count, and every image reported to ``progress`` once."""
+    images, labels = mnist_test
+    network = required_backend.asarrays(sample_weights)
+    x, t = required_backend.asarray(images), required_backend.asarray(labels)
+    done: list[int] = []
+    assert xpnet.accuracy(network, x, t, batch_size, workers=workers, progress=done.append) == 0.9352
+    assert sum(done) == 10000 and len(done) == -(-10000 // batch_size)
+
+
 def test_book_accuracy_on_normalized_float32(mnist_dir: Path, sample_weights) -> None:
     x, t = load_split("test", data_dir=mnist_dir)
     assert xpnet.accuracy(sample_weights, x, t) == 0.9352

@@ -102,6 +102,8 @@ def test_accuracy_argument_checks(required_backend: xpnet.Backend) -> None:
     for size in (0, -1, 2.5):
         with pytest.raises(ValueError, match="batch_size must be a positive integer"):
             xpnet.accuracy(network, x, b.asarray(np.zeros(4, dtype=np.int64)), size)
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            xpnet.accuracy(network, x, b.asarray(np.zeros(4, dtype=np.int64)), workers=size)
     with pytest.raises(ValueError, match="x is empty"):
         xpnet.accuracy(network, b.asarray(np.zeros((0, 3))), b.asarray(np.zeros(0, dtype=np.int64)))
 

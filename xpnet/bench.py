@@ -2,7 +2,10 @@
 
 Each method runs on the same weights and images (the test set tiled), in
 interleaved repetitions; the median time counts. Every method must first get
-the same accuracy on the untiled test set.
+the same accuracy on the untiled test set. Before each timed pass the bench
+sleeps for ``SETTLE_S``: thread pools spin on after their last job (PyTorch's
+OpenMP threads for up to 200 ms), and would otherwise steal cycles from
+whichever method comes next.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace
 
 from dataset.mnist import normalized
 
-from .backend import Backend, to_numpy
+from .backend import Backend, array_namespace, to_numpy
 from .network import accuracy
 
 Array = Any
 SWEEP_SIZES = (10**3, 10**4, 10**5, 10**6)
+SETTLE_S = 0.3
 
 
 def chapter_accuracy(network: dict[str, Array], x: Array, t: Array, batch_size: int = 100) -> float:
@@ -102,6 +105,7 @@ def run(
     times: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(repeats):
         for name, one_pass in passes.items():
+            time.sleep(SETTLE_S)
             times[name].append(_timed(one_pass))
     n = len(tiled_labels)
     results = {
@@ -112,6 +116,7 @@ def run(
         "backend": backend.name,
         "device": str(backend.device),
         "batch_size": backend.batch_size,
+        "workers": backend.workers,
         "images": n,
         "repeats": repeats,
         "accuracy": accuracies,
@@ -131,7 +136,8 @@ def _methods(backend: Backend, weights: dict[str, np.ndarray], with_torch: bool)
 
     def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
         # as xpnet infer runs it: uint8 to the device, converted one batch at a time, one transfer back
-        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size)
+        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
+                                workers=backend.workers)
 
     def chapter_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
         x, t = backend.asarray(floats), backend.asarray(labels)
@@ -248,7 +254,8 @@ def format_report(report: dict[str, Any]) -> str:
     xpnet_rate = report["methods"]["xpnet"]["images_per_s"]
     if "accuracy" in report:
         title = (f"{report['images']:,} images (test set tiled), {report['backend']} on {report['device']}, "
-                 f"xpnet batch {report['batch_size']}, median of {report['repeats']}; accuracy on the test set: "
+                 f"xpnet batch {report['batch_size']} x {report['workers']} worker(s), median of {report['repeats']}; "
+                 "accuracy on the test set: "
                  + ", ".join(f"{name} {value}" for name, value in report["accuracy"].items()))
     else:
         title = (f"training: one SGD epoch over {report['images']:,} images, batch 100, "

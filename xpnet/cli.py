@@ -56,9 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     infer.add_argument(
         "--batch-size",
         type=positive_int,
-        help="images per batch; any size gives the same result (default: 1000 on a CPU, 65536 on a GPU, "
+        help="images per batch; any size gives the same result (default: 500 on a CPU, 65536 on a GPU, "
         "10000 per dask chunk; the book uses 100)",
     )
+    infer.add_argument("--workers", type=positive_int,
+                       help="batches scored at once, one per core (default: every core with NumPy, else 1)")
     infer.add_argument("--json", action="store_true", help="print the result as one JSON object")
     infer.add_argument("--images", metavar="NPY", help="score a uint8 (n, 784) or (n, 28, 28) .npy instead of MNIST's "
                        "test set; memory-mapped, and read chunk by chunk with --backend dask")
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_backend_args(bench)
     _add_data_args(bench)
     bench.add_argument("--batch-size", type=positive_int, help="xpnet's images per batch (default: the backend's)")
+    bench.add_argument("--workers", type=positive_int, help="xpnet's batches at once (default: the backend's)")
     bench.add_argument("--tile", type=positive_int, default=10, help="copies of the test set to time (default 10)")
     bench.add_argument("--repeats", type=positive_int, default=5, help="interleaved repetitions (default 5)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -148,7 +151,7 @@ def _infer(args: argparse.Namespace) -> int:
 
     if (args.images is None) != (args.labels is None):
         raise XpnetError("--images and --labels go together")
-    backend = get_backend(args.backend, args.device, batch_size=args.batch_size)
+    backend = get_backend(args.backend, args.device, batch_size=args.batch_size, workers=args.workers)
     if args.scheduler:
         if backend.name != "dask":
             raise XpnetError("--scheduler needs --backend dask")
@@ -165,7 +168,8 @@ def _infer(args: argparse.Namespace) -> int:
     x = backend.xp.reshape(x, (x.shape[0], -1))
     with _progress_bar(x.shape[0], backend.batch_size) as update:
         try:
-            score = accuracy(network, x, t, backend.batch_size, progress=update, activation=args.activation)
+            score = accuracy(network, x, t, backend.batch_size, progress=update, activation=args.activation,
+                             workers=backend.workers)
         except (ValueError, TypeError) as err:  # the images or labels do not fit the network
             raise XpnetError(f"{args.images or 'MNIST test set'}: {err}") from None
     seconds = time.perf_counter() - start
@@ -177,6 +181,7 @@ def _infer(args: argparse.Namespace) -> int:
         "device": str(backend.device),
         "backend": backend.name,
         "batch_size": backend.batch_size,
+        "workers": backend.workers,
         "seconds": seconds,
         "images_per_s": n / seconds,
     }
@@ -232,7 +237,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .backend import get_backend
     from .weights import load_weights
 
-    backend = get_backend(args.backend, args.device, batch_size=args.batch_size)
+    backend = get_backend(args.backend, args.device, batch_size=args.batch_size, workers=args.workers)
     if backend.name == "dask":
         raise XpnetError("bench times eager backends; for dask, time 'xpnet infer --backend dask' instead")
     images, labels = _test_set(args)
@@ -267,7 +272,8 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
         return
     print(f"Accuracy:{result['accuracy']}")
     print(
-        f"{result['images']} images on {result['backend']} ({result['device']}), batch {result['batch_size']}: "
+        f"{result['images']} images on {result['backend']} ({result['device']}), "
+        f"batch {result['batch_size']} x {result['workers']} worker(s): "
         f"{result['seconds']:.3f} s, {result['images_per_s']:,.0f} images/s"
     )
 

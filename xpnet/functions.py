@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import device
+
+from .backend import array_namespace
 
 Array = Any
 

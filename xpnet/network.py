@@ -8,12 +8,13 @@ Every function gets its namespace from its inputs and never leaves it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from array_api_compat import array_namespace, device
+from array_api_compat import device
 
-from .backend import Backend, get_backend, to_numpy
+from .backend import Backend, array_namespace, get_backend, parallel_map, to_numpy
 from .functions import identity_function, relu, softmax
 
 Array = Any
@@ -145,6 +146,7 @@ def accuracy(
     *,
     progress: Callable[[int], object] | None = None,
     activation: str = "sigmoid",
+    workers: int = 1,
 ) -> float:
     """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
 
@@ -153,11 +155,14 @@ def accuracy(
     The running count stays on the device: one device-to-host transfer at the
     end. Raises ValueError when a sample scores NaN (NaN in its input, say).
     ``progress``, if given, is called with each batch's size once the batch is
-    queued (``tqdm``'s ``update`` fits). ``activation`` as for :func:`logits`.
+    done (``tqdm``'s ``update`` fits). ``activation`` as for :func:`logits`.
+    ``workers``: batches scored at once, one per CPU core (a backend's
+    ``workers``; see :func:`xpnet.backend.parallel_map`); the result does not depend on it.
     """
     xp = array_namespace(x, t)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for name, value in (("batch_size", batch_size), ("workers", workers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if x.ndim != 2:
         raise ValueError(f"x has shape {tuple(x.shape)}: expected (n_samples, n_features)")
     labels = t if t.ndim == 1 else xp.argmax(t, axis=1)
@@ -166,15 +171,25 @@ def accuracy(
     _check_input(x, network["W1"])
     n = x.shape[0]
     folded = fold(network, x.dtype == xp.uint8, activation)
-    tally = xp.zeros(2, dtype=xp.int64, device=device(x))  # [correct, NaN rows]
-    for start in range(0, n, batch_size):
-        stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-        scores = _scores(folded, x[start:stop, ...], activation)
-        hits = xp.argmax(scores, axis=1) == labels[start:stop]
-        # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-        tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
-        if progress is not None:
-            progress(stop - start)
+
+    lock = threading.Lock()
+
+    def share_tally(first: int) -> Array:
+        """[correct, NaN rows] over batches first, first + workers, ...: one worker's share."""
+        tally = xp.zeros(2, dtype=xp.int64, device=device(x))
+        for start in range(first * batch_size, n, workers * batch_size):
+            stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
+            scores = _scores(folded, x[start:stop, ...], activation)
+            hits = xp.argmax(scores, axis=1) == labels[start:stop]
+            # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
+            tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
+            if progress is not None:
+                with lock:
+                    progress(stop - start)
+        return tally
+
+    with parallel_map(workers) as map_:
+        tally = xp.sum(xp.stack(list(map_(share_tally, range(workers)))), axis=0)
     correct, nan_rows = (int(v) for v in to_numpy(tally))
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-from array_api_compat import array_namespace, device
+from array_api_compat import device
 
-from .backend import Backend, get_backend, to_numpy
+from .backend import Backend, array_namespace, get_backend, to_numpy
 from .functions import relu, sigmoid, softmax
 from .network import accuracy
 
