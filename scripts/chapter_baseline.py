@@ -17,7 +17,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="directory holding the MNIST test .gz files")
     parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's)")
-    parser.add_argument("--images", metavar="NPY", help="uint8 images .npy instead of MNIST's test set, as for xpnet infer")
+    parser.add_argument("--images", metavar="NPY", help="uint8 images .npy instead of the test set")
     parser.add_argument("--labels", metavar="NPY", help="the labels .npy that goes with --images")
     args = parser.parse_args()
     if args.images:

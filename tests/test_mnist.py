@@ -68,6 +68,21 @@ def test_book_accuracy_with_workers(required_backend: xpnet.Backend, batch_size:
     assert sum(done) == 10000 and len(done) == -(-10000 // batch_size)
 
 
+def test_a_failing_worker_stops_the_others(mnist_test, sample_weights) -> None:
+    """An exception in one share (here from ``progress``, as a Ctrl-C in tqdm would be) ends the whole pass."""
+    images, labels = mnist_test
+    calls: list[int] = []
+
+    def progress(size: int) -> None:
+        calls.append(size)
+        if len(calls) == 3:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        xpnet.accuracy(sample_weights, images, labels, 10, workers=2, progress=progress)
+    assert len(calls) < 100  # of 1,000 batches: the other worker stopped too
+
+
 def test_book_accuracy_on_normalized_float32(mnist_dir: Path, sample_weights) -> None:
     x, t = load_split("test", data_dir=mnist_dir)
     assert xpnet.accuracy(sample_weights, x, t) == 0.9352

@@ -173,23 +173,34 @@ def accuracy(
     folded = fold(network, x.dtype == xp.uint8, activation)
 
     lock = threading.Lock()
+    abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
 
     def share_tally(first: int) -> Array:
         """[correct, NaN rows] over batches first, first + workers, ...: one worker's share."""
         tally = xp.zeros(2, dtype=xp.int64, device=device(x))
-        for start in range(first * batch_size, n, workers * batch_size):
-            stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-            scores = _scores(folded, x[start:stop, ...], activation)
-            hits = xp.argmax(scores, axis=1) == labels[start:stop]
-            # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-            tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
-            if progress is not None:
-                with lock:
-                    progress(stop - start)
+        try:
+            for start in range(first * batch_size, n, workers * batch_size):
+                if abandoned.is_set():
+                    break
+                stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
+                scores = _scores(folded, x[start:stop, ...], activation)
+                hits = xp.argmax(scores, axis=1) == labels[start:stop]
+                # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
+                tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
+                if progress is not None:
+                    with lock:
+                        progress(stop - start)
+        except BaseException:
+            abandoned.set()
+            raise
         return tally
 
     with parallel_map(workers) as map_:
-        tally = xp.sum(xp.stack(list(map_(share_tally, range(workers)))), axis=0)
+        try:
+            tally = xp.sum(xp.stack(list(map_(share_tally, range(workers)))), axis=0)
+        except BaseException:
+            abandoned.set()
+            raise
     correct, nan_rows = (int(v) for v in to_numpy(tally))
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
