@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -57,3 +58,20 @@ def test_bench_sweep_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path) 
     assert [row["images"] for row in sweep] == [10**3, 10**4, 10**5, 10**6]
     for row in sweep:
         assert row["input_GB_per_s"] == pytest.approx(row["images"] * 784 / row["seconds"] / 1e9)
+
+
+@pytest.mark.parametrize("source", ["data-dir", "npy"])
+def test_chapter_baseline_gets_the_books_accuracy(tmp_path: Path, mnist_dir: Path, weights_path: Path, mnist_test,
+                                                  source: str) -> None:
+    """The chapter's approach that the README's memory table measures, from the .gz files or from .npy files."""
+    if source == "npy":
+        images, labels = mnist_test
+        np.save(tmp_path / "x.npy", images.reshape(-1, 28, 28))
+        np.save(tmp_path / "t.npy", labels)
+        data = ["--images", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "t.npy")]
+    else:
+        data = ["--data-dir", str(mnist_dir)]
+    result = subprocess.run([sys.executable, "scripts/chapter_baseline.py", *data, "--weights", str(weights_path)],
+                            capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["Accuracy:0.9352"]
