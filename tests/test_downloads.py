@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +51,21 @@ def test_fallback_to_the_second_mirror(mirror: Mirror, monkeypatch, isolated_cac
     # the second load comes from the cache, with no request
     np.testing.assert_array_equal(load_array("test", "labels"), mnist_test[1])
     assert sum(mirror.hits.values()) == 2
+
+
+def test_parts_left_by_killed_downloads_are_cleared(mirror: Mirror, monkeypatch, isolated_cache: Path,
+                                                   mnist_test) -> None:
+    """A SIGKILLed download leaves its .part file: the next fetch of that file deletes it once it is an hour old."""
+    use_mirrors(monkeypatch, mirror, "good")
+    directory = isolated_cache / "mnist"
+    directory.mkdir(parents=True)
+    stale, fresh = directory / f".{LABELS}.dead.part", directory / f".{LABELS}.live.part"
+    stale.write_bytes(b"half a download")
+    fresh.write_bytes(b"a download in progress")
+    hour_ago = time.time() - 3601
+    os.utime(stale, (hour_ago, hour_ago))
+    np.testing.assert_array_equal(load_array("test", "labels"), mnist_test[1])
+    assert not stale.exists() and fresh.exists()
 
 
 def test_every_mirror_failing_is_one_message(mirror: Mirror, monkeypatch, isolated_cache: Path) -> None:

@@ -8,9 +8,11 @@ what is verified is the decompressed content, which pooch's ``known_hash``
 
 from __future__ import annotations
 
+import glob
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +22,7 @@ from .errors import DataError
 T = TypeVar("T")
 
 TIMEOUT_S = 30.0
+STALE_PART_S = 3600.0  # a .part file untouched this long was left by a killed process: live writers touch theirs
 SHOW_PROGRESS: bool | None = None  # None: progress bars on a terminal only; the CLI's --quiet sets False
 
 
@@ -125,6 +128,14 @@ def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _temporary_path(directory: Path, name: str) -> Path:
+    """A new empty ``.name.*.part`` file in ``directory``, after deleting stale ones (see ``STALE_PART_S``)."""
+    cutoff = time.time() - STALE_PART_S
+    for part in directory.glob(f".{glob.escape(name)}.*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+        except FileNotFoundError:  # another process deleted it first
+            pass
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
     os.close(handle)
     return Path(temporary)
