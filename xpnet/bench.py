@@ -102,16 +102,8 @@ def run(
     tiled_images, tiled_labels = np.tile(images, (tile, 1)), np.tile(labels, tile)
     tiled_floats = np.tile(floats, (tile, 1))  # once, shared by the methods that start from float32
     passes = {name: prepare(tiled_images, tiled_floats, tiled_labels) for name, prepare in methods.items()}
-    times: dict[str, list[float]] = {name: [] for name in passes}
-    for _ in range(repeats):
-        for name, one_pass in passes.items():
-            time.sleep(SETTLE_S)
-            times[name].append(_timed(one_pass))
     n = len(tiled_labels)
-    results = {
-        name: {"seconds": statistics.median(seconds), "images_per_s": n / statistics.median(seconds)}
-        for name, seconds in times.items()
-    }
+    results = _interleaved(passes, repeats, n)
     report = {
         "backend": backend.name,
         "device": str(backend.device),
@@ -184,6 +176,17 @@ def _sweep(xpnet_pass: Callable, images: np.ndarray, labels: np.ndarray, repeats
     return rows
 
 
+def _interleaved(passes: dict[str, Callable[[], object]], repeats: int, images: int) -> dict[str, dict[str, float]]:
+    """Run every pass ``repeats`` times, interleaved, each after a settling pause; median seconds and images/s."""
+    times: dict[str, list[float]] = {name: [] for name in passes}
+    for _ in range(repeats):
+        for name, one_pass in passes.items():
+            time.sleep(SETTLE_S)
+            times[name].append(_timed(one_pass))
+    medians = {name: statistics.median(seconds) for name, seconds in times.items()}
+    return {name: {"seconds": seconds, "images_per_s": images / seconds} for name, seconds in medians.items()}
+
+
 def _timed(function: Callable[[], object]) -> float:
     start = time.perf_counter()
     function()
@@ -207,18 +210,13 @@ def run_training(
     epochs = {"xpnet": lambda: train_epoch(net, x, t, SGD(0.1), rng)}
     if with_torch and not backend.on_gpu and backend.name in ("numpy", "torch") and _torch_installed():
         epochs["PyTorch"] = _torch_trainer(initial, images, labels)
-    times: dict[str, list[float]] = {name: [] for name in epochs}
-    for _ in range(repeats):
-        for name, epoch in epochs.items():
-            times[name].append(_timed(epoch))
     n = len(labels)
     return {
         "backend": backend.name,
         "device": str(backend.device),
         "images": n,
         "repeats": repeats,
-        "methods": {name: {"seconds": statistics.median(s), "images_per_s": n / statistics.median(s)}
-                    for name, s in times.items()},
+        "methods": _interleaved(epochs, repeats, n),
     }
 
 
