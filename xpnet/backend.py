@@ -20,7 +20,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import ModuleType
@@ -188,6 +187,8 @@ def parallel_map(workers: int = 1) -> Iterator[Callable[..., Iterator[Any]]]:
     if workers == 1:
         yield map
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
