@@ -10,8 +10,8 @@ import argparse
 import numpy as np
 
 import xpnet
-from dataset.mnist import load_split, normalized
 from xpnet.bench import chapter_accuracy
+from xpnet.datasets.mnist import load_split, normalized
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

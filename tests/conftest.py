@@ -43,6 +43,48 @@ def required_backend(request: pytest.FixtureRequest) -> xpnet.Backend:
     return open_backend(request.param)
 
 
+FLOAT_DTYPES = ("float32", "float64")
+
+
+def backend_dtype_combinations() -> list[object]:
+    """Every backend crossed with float32 and float64 (scikit-learn's ``yield_namespace_device_dtype_combinations``)."""
+    return [
+        pytest.param((spec, dtype), id=f"{spec}-{dtype}")
+        for spec in [*REQUIRED, *OPTIONAL]
+        for dtype in FLOAT_DTYPES
+    ] + [pytest.param(("cuda", dtype), marks=pytest.mark.cupy, id=f"cuda-{dtype}") for dtype in FLOAT_DTYPES]
+
+
+@pytest.fixture(params=backend_dtype_combinations())
+def backend_dtype(request: pytest.FixtureRequest) -> tuple[xpnet.Backend, object]:
+    """A backend and one of its floating dtypes (the dtype object of its namespace)."""
+    spec, dtype = request.param
+    backend = open_backend(spec)
+    return backend, getattr(backend.xp, dtype)
+
+
+def xp_assert_close(actual: object, desired: object, *, like: object, dtype: object = None,
+                    rtol: float | None = None, atol: float = 0.0) -> None:
+    """Namespace, device, dtype and values in one check, as SciPy's ``xp_assert_close``.
+
+    ``like``: an array whose namespace and device ``actual`` must have (its
+    dtype too, unless ``dtype`` is given). ``rtol`` defaults to a few units in
+    the last place of the dtype. ``desired``: host values computed independently.
+    """
+    from array_api_compat import device
+
+    from xpnet.backend import array_namespace
+
+    xp = array_namespace(like)
+    assert array_namespace(actual) is xp, f"namespace {array_namespace(actual).__name__}, expected {xp.__name__}"
+    assert device(actual) == device(like), f"device {device(actual)}, expected {device(like)}"
+    expected_dtype = like.dtype if dtype is None else dtype
+    assert actual.dtype == expected_dtype, f"dtype {actual.dtype}, expected {expected_dtype}"
+    if rtol is None:
+        rtol = 4 * float(xp.finfo(actual.dtype).eps) if xp.isdtype(actual.dtype, "real floating") else 0.0
+    np.testing.assert_allclose(xpnet.to_numpy(actual), desired, rtol=rtol, atol=atol)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     path = SHARED_DATA / "mnist"
@@ -62,7 +104,7 @@ def weights_path() -> Path:
 @pytest.fixture(scope="session")
 def mnist_test(mnist_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """The 10,000 test images as uint8 (10000, 784) and their labels (10000,)."""
-    from dataset.mnist import load_split
+    from xpnet.datasets.mnist import load_split
 
     return load_split("test", normalize=False, data_dir=mnist_dir)
 

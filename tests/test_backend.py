@@ -51,6 +51,43 @@ def test_parallel_map_runs_each_call_with_one_blas_thread() -> None:
         assert map_ is map
 
 
+def test_overlapping_accuracy_calls_leave_blas_as_it_was(mnist_test, sample_weights) -> None:
+    """A enters, B enters, A leaves (B must still run single-threaded), B leaves: BLAS is back as it was."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+    images, labels = mnist_test
+    before = blas_threads()
+    a_running, b_running, a_done = threading.Event(), threading.Event(), threading.Event()
+    seen_by_b_after_a: list[set[int]] = []
+    scores_b: list[float] = []
+
+    def progress_a(_: int) -> None:
+        a_running.set()
+        assert b_running.wait(30)
+
+    def progress_b(_: int) -> None:
+        b_running.set()
+        if a_done.wait(30) and not seen_by_b_after_a:
+            seen_by_b_after_a.append(blas_threads())
+
+    def run_b() -> None:
+        assert a_running.wait(30)
+        scores_b.append(xpnet.accuracy(sample_weights, images, labels, 1000, workers=2, progress=progress_b))
+
+    b = threading.Thread(target=run_b)
+    b.start()
+    assert xpnet.accuracy(sample_weights, images, labels, 1000, workers=2, progress=progress_a) == 0.9352
+    a_done.set()
+    b.join(60)
+    assert scores_b == [0.9352] and seen_by_b_after_a == [{1}]
+    assert blas_threads() == before
+
+
 def test_strict_device1_is_kept_apart_from_the_cpu() -> None:
     """The CPU stand-in for a GPU refuses what CuPy refuses, so the tests on it mean something."""
     gpu_like = xpnet.get_backend("array_api_strict:device1")

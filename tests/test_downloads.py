@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import dataset.mnist
 import xpnet
+import xpnet.datasets.mnist
 import xpnet.download
 import xpnet.weights
-from dataset.mnist import load_array
+from xpnet.datasets.mnist import load_array
 
 from conftest import ROOT
 from mirror import Mirror
@@ -35,7 +35,7 @@ def mirror(mnist_dir: Path, weights_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def use_mirrors(monkeypatch: pytest.MonkeyPatch, mirror: Mirror, *behaviours: str) -> None:
-    monkeypatch.setattr(dataset.mnist, "MIRRORS", tuple(mirror(b) for b in behaviours))
+    monkeypatch.setattr(xpnet.datasets.mnist, "MIRRORS", tuple(mirror(b) for b in behaviours))
 
 
 def cache_files(cache: Path) -> list[str]:
@@ -114,7 +114,7 @@ def test_damaged_cache_is_never_used_when_no_mirror_answers(mirror: Mirror, monk
 
 def test_two_processes_share_an_empty_cache(mirror: Mirror, isolated_cache: Path, mnist_test) -> None:
     code = (
-        "import sys; import dataset.mnist as m; "
+        "import sys; import xpnet.datasets.mnist as m; "
         f"m.MIRRORS = ('{mirror('good')}',); "
         "x = m.load_array('test', 'images'); print(x.shape, int(x.sum()))"
     )
@@ -143,7 +143,7 @@ def test_book_weights_download_and_check(mirror: Mirror, monkeypatch, isolated_c
 
 def test_cli_download_failure_is_one_line(mirror: Mirror, isolated_cache: Path, weights_path: Path) -> None:
     code = (
-        "import sys, dataset.mnist as m; from xpnet.cli import main; "
+        "import sys, xpnet.datasets.mnist as m; from xpnet.cli import main; "
         f"m.MIRRORS = ('{mirror('html')}',); sys.exit(main(sys.argv[1:]))"
     )
     env = {**__import__("os").environ, "XPNET_CACHE_DIR": str(isolated_cache), "PYTHONPATH": str(ROOT)}

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dataset.mnist
 import xpnet
-from dataset.mnist import load_split, read_idx_gz
+import xpnet.datasets.mnist
+from xpnet.datasets.mnist import load_split, read_idx_gz
 
 from conftest import ROOT
 
@@ -86,8 +86,8 @@ def test_malformed_labels_are_named(fault: str, real, tmp_path: Path, mnist_dir:
 
 def test_image_and_label_counts_must_agree(real, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Self-consistent files that no checksum knows (as from an unknown mirror), but of different lengths."""
-    monkeypatch.setattr(dataset.mnist, "RAW_SHA256", {})
-    monkeypatch.setattr(dataset.mnist, "GZ_MD5", {})
+    monkeypatch.setattr(xpnet.datasets.mnist, "RAW_SHA256", {})
+    monkeypatch.setattr(xpnet.datasets.mnist, "GZ_MD5", {})
     (tmp_path / IMAGES).write_bytes(gzip.compress(real[IMAGES]))
     (tmp_path / LABELS).write_bytes(labels_with(real, count=9999, payload=real[LABELS][8:-1]))
     with pytest.raises(xpnet.DataError, match="MNIST test: 10000 images but 9999 labels"):

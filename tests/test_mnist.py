@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import xpnet
-from dataset.mnist import load_array, load_mnist, load_split
+from xpnet.datasets.mnist import load_array, load_mnist, load_split
 
 
 def raw_idx(path: Path) -> bytes:
@@ -41,9 +41,9 @@ def test_data_dir_from_environment(mnist_dir: Path, monkeypatch: pytest.MonkeyPa
 
 def test_load_mnist_needs_the_train_split(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the test split is here, so load_mnist goes to the (unreachable) mirrors and says so."""
-    import dataset.mnist
+    import xpnet.datasets.mnist
 
-    monkeypatch.setattr(dataset.mnist, "MIRRORS", ("http://127.0.0.1:9/",))
+    monkeypatch.setattr(xpnet.datasets.mnist, "MIRRORS", ("http://127.0.0.1:9/",))
     with pytest.raises(xpnet.DataError, match=r"train-images-idx3-ubyte\.gz"):
         load_mnist(data_dir=mnist_dir)
 

@@ -9,21 +9,19 @@ import pytest
 
 import xpnet
 
-from conftest import assert_same_place
+from conftest import assert_same_place, xp_assert_close
+
+BOOK_TOY_OUTPUT = [0.31682708, 0.69627909]  # section 3.4.3, printed to 8 digits
 
 
 def test_toy_network_gives_the_books_output(backend: xpnet.Backend) -> None:
     network = xpnet.init_network(backend)
-    x = backend.asarray(np.array([1.0, 0.5]))
-    y = xpnet.forward(network, x)
-    assert_same_place(y, x)
-    np.testing.assert_allclose(xpnet.to_numpy(y), [0.31682708, 0.69627909], rtol=1e-7)
-
-
-def test_toy_network_on_a_batch(backend: xpnet.Backend) -> None:
-    network = xpnet.init_network(backend)
-    y = xpnet.forward(network, backend.asarray(np.array([[1.0, 0.5], [1.0, 0.5]])))
-    np.testing.assert_allclose(xpnet.to_numpy(y), [[0.31682708, 0.69627909]] * 2, rtol=1e-7)
+    default_float = backend.xp.__array_namespace_info__().default_dtypes(device=backend.device)["real floating"]
+    assert network["W1"].dtype == default_float  # float32 on torch, float64 on the others
+    y = xpnet.forward(network, backend.asarray(np.array([1.0, 0.5])))
+    xp_assert_close(y, BOOK_TOY_OUTPUT, like=network["W1"], rtol=1e-7)
+    batch = xpnet.forward(network, backend.asarray(np.array([[1.0, 0.5], [1.0, 0.5]])))
+    xp_assert_close(batch, [BOOK_TOY_OUTPUT] * 2, like=network["W1"], rtol=1e-7)
 
 
 def small_network() -> dict[str, np.ndarray]:
@@ -45,17 +43,32 @@ def by_hand(network: dict[str, np.ndarray], row: list[float]) -> list[float]:
     return [math.exp(s) / total for s in scores]
 
 
-def test_predict_and_classify_match_hand_computation(backend: xpnet.Backend) -> None:
-    rows = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.1, 1.0], [-1.0, 2.0, 0.5]])
-    network = backend.asarrays(small_network())
-    x = backend.asarray(rows)
+ROWS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.2, 0.1, 1.0], [-1.0, 2.0, 0.5]])
+
+
+def test_predict_and_classify_match_hand_computation(backend_dtype) -> None:
+    backend, dtype = backend_dtype
+    network = {key: backend.asarray(value, dtype=dtype) for key, value in small_network().items()}
+    x = backend.asarray(ROWS, dtype=dtype)
     probabilities = xpnet.predict(network, x)
-    assert_same_place(probabilities, x)
-    expected = [by_hand(small_network(), row) for row in rows.tolist()]
-    np.testing.assert_allclose(xpnet.to_numpy(probabilities), expected, rtol=1e-12)
+    expected = [by_hand(small_network(), row) for row in ROWS.tolist()]
+    xp_assert_close(probabilities, expected, like=x, rtol=1e-12 if x.dtype == backend.xp.float64 else 1e-5)
     labels = xpnet.classify(network, x)
     assert_same_place(labels, x)
     assert xpnet.to_numpy(labels).tolist() == [int(np.argmax(p)) for p in expected]
+
+
+def test_mixed_dtypes_take_the_networks_result_type(backend: xpnet.Backend) -> None:
+    """W float32 with b float64 works (a float64 network), and a float32 batch takes the network's dtype."""
+    xp = backend.xp
+    network = {key: backend.asarray(value, dtype=xp.float32 if key.startswith("W") else xp.float64)
+               for key, value in small_network().items()}
+    x = backend.asarray(ROWS, dtype=xp.float32)
+    expected = [by_hand(small_network(), row) for row in ROWS.tolist()]
+    xp_assert_close(xpnet.predict(network, x), expected, like=network["b1"], rtol=1e-6)
+    float32_network = {key: backend.asarray(value, dtype=xp.float32) for key, value in small_network().items()}
+    xp_assert_close(xpnet.predict(float32_network, backend.asarray(ROWS, dtype=xp.float64)), expected,
+                    like=float32_network["W1"], rtol=1e-5)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 4, 100])
@@ -108,14 +121,40 @@ def test_accuracy_argument_checks(required_backend: xpnet.Backend) -> None:
         xpnet.accuracy(network, b.asarray(np.zeros((0, 3))), b.asarray(np.zeros(0, dtype=np.int64)))
 
 
-def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_backend: xpnet.Backend) -> None:
+@pytest.mark.parametrize("activation", ["sigmoid", "relu"])
+def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_backend: xpnet.Backend,
+                                                                    activation: str) -> None:
     b = required_backend
     network = b.asarrays(small_network())
     x = b.asarray(np.array([[np.nan, 0.0, 0.0], [1.0, 0.0, 0.0]]))
-    probabilities = xpnet.to_numpy(xpnet.predict(network, x))
+    probabilities = xpnet.to_numpy(xpnet.predict(network, x, activation))
     assert np.isnan(probabilities[0]).all() and np.isfinite(probabilities[1]).all()
     with pytest.raises(ValueError, match="1 of 2 samples score NaN"):
-        xpnet.accuracy(network, x, b.asarray(np.array([0, 0])))
+        xpnet.accuracy(network, x, b.asarray(np.array([0, 0])), activation=activation)
+
+
+@pytest.mark.parametrize(
+    ("labels", "error", "message"),
+    [
+        (np.array([0, 1, 2, 3]), ValueError, r"t holds 1 labels outside 0\.\.2"),
+        (np.array([0, -1, 2, 1]), ValueError, r"t holds 1 labels outside 0\.\.2"),
+        (np.array([0.0, 1.0, 2.0, 1.0]), TypeError, "labels must be integers"),
+        (np.array([True, False, True, False]), TypeError, "labels must be integers"),
+        (np.eye(4)[[0, 1, 2, 1]], ValueError, "one-hot rows of width 4 but the network has 3 outputs"),
+        (np.zeros((4, 1), dtype=np.int64), ValueError, "one-hot rows of width 1 but the network has 3 outputs"),
+    ],
+)
+def test_labels_that_do_not_fit_the_outputs_are_refused(required_backend: xpnet.Backend, labels: np.ndarray,
+                                                        error: type, message: str) -> None:
+    b = required_backend
+    with pytest.raises(error, match=message):
+        xpnet.accuracy(b.asarrays(small_network()), b.asarray(ROWS), b.asarray(labels))
+
+
+def test_numpy_integers_are_integers() -> None:
+    network, labels = small_network(), np.array([0, 1, 2, 1])
+    assert xpnet.accuracy(network, ROWS, labels, np.int64(2), workers=np.int32(2)) == xpnet.accuracy(network, ROWS,
+                                                                                                      labels, 2)
 
 
 @pytest.mark.parametrize(
@@ -127,6 +166,7 @@ def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_bac
         (lambda n: n.update(W1=n["W1"].astype(np.int64)), "W1 has dtype int64"),
         (lambda n: n.update(b2=np.array([0.0, np.inf, 0.0])), "b2 holds NaN or infinite"),
         (lambda n: n.update(W1=np.zeros(3)), r"W1 has shape \(3,\)"),
+        (lambda n: n.update({1: np.zeros(3)}), "network has a key 1 that is not a string"),
     ],
 )
 def test_check_network_names_the_key(change, message: str) -> None:

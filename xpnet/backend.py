@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
@@ -151,6 +152,20 @@ def array_namespace(*arrays: Any) -> ModuleType:
     return array_api_compat.array_namespace(*arrays, use_compat=False if native else None)
 
 
+def as_array(x: Any) -> Any:
+    """``x`` itself if it is an array of a supported library, else ``numpy.asarray(x)`` (Python numbers, lists)."""
+    return x if array_api_compat.is_array_api_obj(x) else np.asarray(x)
+
+
+def default_dtype(xp: ModuleType, kind: str, device: Any = None) -> Any:
+    """The namespace's default dtype of ``kind`` (``"real floating"`` or ``"integral"``) on ``device``.
+
+    float64 and int64 on NumPy; PyTorch's default float is float32, JAX's
+    are 32-bit unless its 64-bit mode is on.
+    """
+    return xp.__array_namespace_info__().default_dtypes(device=device)[kind]
+
+
 def to_device(x: Any, backend: Backend | str) -> Any:
     """Move an array of any supported library onto ``backend`` (a Backend or a spec)."""
     return get_backend(backend).asarray(to_numpy(x))
@@ -173,26 +188,90 @@ def to_numpy(x: Any) -> np.ndarray:
 
 
 @contextmanager
-def parallel_map(workers: int = 1) -> Iterator[Callable[..., Iterator[Any]]]:
+def parallel_map(workers: int = 1, device: Any = None) -> Iterator[Callable[..., Iterator[Any]]]:
     """A ``map`` that runs up to ``workers`` calls at once, in threads, with BLAS single-threaded meanwhile.
 
     Meant for one call per worker, each taking its share of the batches: each
     core then converts and multiplies its own batches. With one BLAS call
     spread over both cores instead, the other core reads every batch that
     the first has just written, which on some machines (the README's 2-core
-    VM, at times) makes a pass 1.5 times slower. The BLAS limit
-    (threadpoolctl's) holds for the whole process while the map is open.
-    Results come in call order; ``workers == 1`` gives the built-in map.
+    VM, at times) makes a pass 1.5 times slower. Each call runs with
+    ``device`` current (CuPy's current GPU is a per-thread setting, so a
+    worker thread would otherwise run on GPU 0). Results come in call order;
+    ``workers == 1`` maps in the calling thread.
     """
+    scope = device if _is_cupy_device(device) else nullcontext()
     if workers == 1:
-        yield map
+        with scope:
+            yield map
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_limits
+    def on_device(function: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            if _is_cupy_device(device):
+                device.use()  # the pool's own threads, discarded afterwards
+            return function(*args)
 
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(workers) as pool:
-        yield pool.map
+        return call
+
+    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
+        yield lambda function, *iterables: pool.map(on_device(function), *iterables)
+
+
+class _BlasLimit:
+    """BLAS held to one thread while any caller is inside; the last to leave restores what the first found.
+
+    threadpoolctl's limits are process-wide: two overlapping ``with
+    threadpool_limits(1)`` blocks that leave in the wrong order would leave
+    BLAS pinned to one thread for good, so callers are counted. And OpenBLAS
+    ignores a raise of its thread count made from a thread other than the one
+    that lowered it, so every change is made on one helper thread of our own.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limiter: Any = None
+        self._helper: Any = None
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                from concurrent.futures import ThreadPoolExecutor
+
+                from threadpoolctl import threadpool_limits
+
+                self._helper = self._helper or ThreadPoolExecutor(1, thread_name_prefix="xpnet-blas")
+                self._limiter = self._helper.submit(threadpool_limits, limits=1, user_api="blas").result()
+            self._users += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                self._helper.submit(self._limiter.restore_original_limits).result()
+
+
+_BLAS_LIMIT = _BlasLimit()
+
+
+def single_threaded_blas() -> _BlasLimit:
+    """A context in which NumPy's BLAS uses one thread (see :class:`_BlasLimit`); safe to nest and overlap."""
+    return _BLAS_LIMIT
+
+
+def _is_cupy_device(device: Any) -> bool:
+    return type(device).__module__.startswith("cupy")
+
+
+def refuse_lazy(x: Any, what: str) -> None:
+    """Raise BackendError when ``x`` is a dask array: ``what`` needs arrays that compute as they go."""
+    if is_dask_array(x):
+        raise BackendError(
+            f"{what} needs an eager backend: on dask each step's graph would build on the last, so the time would "
+            "grow faster than the number of steps (use numpy, cupy, torch or array_api_strict)"
+        )
 
 
 def _cpu_count() -> int:

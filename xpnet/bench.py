@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dataset.mnist import normalized
+from xpnet.datasets.mnist import normalized
 
 from .backend import Backend, array_namespace, to_numpy
 from .network import accuracy
@@ -203,7 +203,7 @@ def run_training(
     """
     from .train import SGD, MultiLayerNet, train_epoch
 
-    net = MultiLayerNet([784, 50, 100, 10], seed=0, backend=backend)
+    net = MultiLayerNet(784, [50, 100], 10, "sigmoid", "xavier", seed=0, backend=backend, dtype="float32")
     initial = {key: to_numpy(value) for key, value in net.params.items()}
     x, t = backend.asarray(images), backend.asarray(labels)
     rng = np.random.default_rng(0)

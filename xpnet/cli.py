@@ -35,6 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+# The command line's learning rates: higher than the book's class defaults, so that a few epochs show learning.
+TRAIN_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.005}
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     try:
@@ -76,8 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
     train.add_argument("--epochs", type=positive_int, default=5, help="passes over the training set (default 5)")
     train.add_argument("--batch-size", type=positive_int, default=100, help="images per step (default 100)")
-    train.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="adam", help="default adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: sgd 0.1, momentum 0.05, adam 0.005)")
+    train.add_argument("--optimizer", choices=tuple(TRAIN_LR), default="adam", help="default adam")
+    train.add_argument("--lr", type=float, help="learning rate (default: "
+                       + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
     train.add_argument("--seed", type=int, default=0, help="seeds the weights and the batch order (default 0)")
     train.add_argument("--sizes", default="784,50,100,10", help="layer sizes (default 784,50,100,10)")
     train.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid", help="default sigmoid")
@@ -190,9 +195,9 @@ def _infer(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from dataset.mnist import load_split
+    from xpnet.datasets.mnist import load_split
 
-    from .backend import get_backend, to_numpy
+    from .backend import get_backend
     from .train import OPTIMIZERS, MultiLayerNet, fit
     from .weights import save_weights
 
@@ -213,8 +218,9 @@ def _train(args: argparse.Namespace) -> int:
         train_set = load_split("train", normalize=False, data_dir=args.data_dir)
         test_set = load_split("test", normalize=False, data_dir=args.data_dir)
     train_set, test_set = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_set))
-    optimizer = OPTIMIZERS[args.optimizer](**({} if args.lr is None else {"lr": args.lr}))
-    net = MultiLayerNet(sizes, args.activation, args.init, args.seed, backend)
+    optimizer = OPTIMIZERS[args.optimizer](lr=TRAIN_LR[args.optimizer] if args.lr is None else args.lr)
+    net = MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], args.activation, args.init, seed=args.seed, backend=backend,
+                        dtype="float32")
     n = train_set[0].shape[0]
     with _progress_bar(n * args.epochs, args.batch_size) as update:
         for epoch in fit(net, train_set, test_set, epochs=args.epochs, optimizer=optimizer,
@@ -225,7 +231,7 @@ def _train(args: argparse.Namespace) -> int:
                 print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, "
                       f"train accuracy {epoch['train_accuracy']:.4f}, test accuracy {epoch['test_accuracy']:.4f}, "
                       f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
-    save_weights(args.save, {key: to_numpy(value) for key, value in net.params.items()})
+    save_weights(args.save, net.params)
     hint = "" if args.activation == "sigmoid" else " --activation relu"
     print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
           file=sys.stderr if args.json else sys.stdout)
@@ -280,7 +286,7 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
 
 def _test_set(args: argparse.Namespace) -> tuple[Any, Any]:
     """The test images as uint8 (10000, 784) and their labels, from --data-dir or the cache."""
-    from dataset.mnist import load_array
+    from xpnet.datasets.mnist import load_array
 
     images = load_array("test", "images", args.data_dir)
     return images.reshape(images.shape[0], -1), load_array("test", "labels", args.data_dir)

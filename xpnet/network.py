@@ -1,24 +1,33 @@
-"""Dense networks in the book's weight format: a dict ``W1..Wn``, ``b1..bn``.
+"""Chapter 3's dense networks in the book's weight format (a dict ``W1..Wn``, ``b1..bn``), and the batched
+``accuracy`` that every network uses.
 
 Hidden layers use the sigmoid (or, asked for, ReLU); the output is the identity
 for the toy network of section 3.4 (``forward``) and the softmax for
-classification (``predict``).
-Every function gets its namespace from its inputs and never leaves it.
+classification (``predict``). A network's dtype is the standard's
+``result_type`` of its weights; float input takes it, uint8 pixels count as
+pixel / 255. Every function gets its namespace from its inputs and never leaves it.
 """
 
 from __future__ import annotations
 
+import operator
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from array_api_compat import device
 
-from .backend import Backend, array_namespace, get_backend, parallel_map, to_numpy
+from .backend import Backend, array_namespace, default_dtype, get_backend, parallel_map, to_numpy
 from .functions import identity_function, relu, softmax
 
 Array = Any
 Network = dict[str, Array]
+
+
+class Classifier(Protocol):
+    """A network object with the book's ``predict``: scores (batch, n_out) for a batch of inputs."""
+
+    def predict(self, x: Array) -> Array: ...
 
 TOY_NETWORK = {
     "W1": [[0.1, 0.3, 0.5], [0.2, 0.4, 0.6]],
@@ -31,13 +40,17 @@ TOY_NETWORK = {
 
 
 def init_network(backend: Backend | str = "cpu") -> Network:
-    """The chapter's 2-3-2-2 toy network (section 3.4.3), float64 arrays on ``backend``."""
+    """The chapter's 2-3-2-2 toy network (section 3.4.3) on ``backend``, in its default floating dtype."""
     backend = get_backend(backend)
-    return {key: backend.asarray(value, dtype=backend.xp.float64) for key, value in TOY_NETWORK.items()}
+    dtype = default_dtype(backend.xp, "real floating", backend.device)
+    return {key: backend.asarray(value, dtype=dtype) for key, value in TOY_NETWORK.items()}
 
 
 def layers(network: Network) -> list[tuple[Array, Array]]:
     """``[(W1, b1), ..., (Wn, bn)]``; raises ValueError naming the first missing key."""
+    strange = [key for key in network if not isinstance(key, str)]
+    if strange:
+        raise ValueError(f"network has a key {strange[0]!r} that is not a string: expected keys W1..Wn and b1..bn")
     count = sum(1 for key in network if key.startswith("W"))
     missing = [key for k in range(1, count + 1) for key in (f"W{k}", f"b{k}") if key not in network]
     if count == 0 or missing:
@@ -78,7 +91,7 @@ def logits(network: Network, x: Array, activation: str = "sigmoid") -> Array:
     ``x`` gives NaN scores for that sample. ``activation``: of the hidden
     layers, ``"sigmoid"`` (the chapter's) or ``"relu"``.
     """
-    _check_input(x, network["W1"])
+    _check_input(x, layers(network)[0][0])
     return _scores(fold(network, x.dtype == array_namespace(x).uint8, activation), x, activation)
 
 
@@ -90,14 +103,18 @@ def fold(network: Network, pixels: bool = False, activation: str = "sigmoid") ->
     and b + column sums of W / 2). A hidden layer then costs one product, one
     bias add and one tanh. With ``pixels`` the first layer also takes in the
     1/255 that scales uint8 pixels to [0, 1], so they need no division. ReLU
-    layers are left as they are, but for that scale.
+    layers are left as they are, but for that scale. Every array takes the
+    network's dtype, the standard's ``result_type`` of all its weights.
     """
     if activation not in HIDDEN_ACTIVATIONS:
         raise ValueError(f"activation must be one of {HIDDEN_ACTIVATIONS}, got {activation!r}")
     folded = []
     *hidden, _ = all_layers = layers(network)
+    arrays = [a for layer in all_layers for a in layer]
+    xp = array_namespace(*arrays)
+    dtype = xp.result_type(*arrays)
     for k, (w, b) in enumerate(all_layers):
-        xp = array_namespace(w, b)
+        w, b = xp.astype(w, dtype), xp.astype(b, dtype)
         if k == 0 and pixels:
             w = w * (1 / 255)
         if activation == "sigmoid":
@@ -110,13 +127,13 @@ def fold(network: Network, pixels: bool = False, activation: str = "sigmoid") ->
 
 
 def _scores(folded: list[tuple[Array, Array]], x: Array, activation: str) -> Array:
-    """Run folded layers on checked input ``x`` (uint8 pixels are converted here, one batch at a time)."""
+    """Run folded layers on checked input ``x``, converted here to the network's dtype, one batch at a time."""
     xp = array_namespace(x)
     hidden = xp.tanh if activation == "sigmoid" else relu
-    a = xp.astype(x, folded[0][0].dtype) if x.dtype == xp.uint8 else x
+    a = xp.astype(x, folded[0][0].dtype)
     for k, (w, b) in enumerate(folded):
-        a = a @ w
-        a += b  # in place where the library allows it, else a new array: both correct
+        a = xp.matmul(a, w)
+        a += b  # in place where the library allows it, else a new array: both correct (same dtype)
         if k < len(folded) - 1:
             a = hidden(a)
     return a
@@ -138,8 +155,14 @@ def classify(network: Network, x: Array, activation: str = "sigmoid") -> Array:
     return xp.argmax(logits(network, x, activation), axis=-1)
 
 
+def scaled_input(x: Array, dtype: Any) -> Array:
+    """A batch as ``dtype``: uint8 pixels divided by 255, floats cast (the network's dtype wins)."""
+    xp = array_namespace(x)
+    return xp.astype(x, dtype) / 255 if x.dtype == xp.uint8 else xp.astype(x, dtype)
+
+
 def accuracy(
-    network: Network,
+    network: Network | Classifier,
     x: Array,
     t: Array,
     batch_size: int = 100,
@@ -150,43 +173,49 @@ def accuracy(
 ) -> float:
     """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
 
-    ``x``: (n, n_in) floating point or uint8 pixels; ``t``: (n,) integer labels
-    or (n, n_out) one-hot. uint8 pixels are converted one batch at a time.
-    The running count stays on the device: one device-to-host transfer at the
-    end. Raises ValueError when a sample scores NaN (NaN in its input, say).
+    ``network``: chapter 3's weights dict (run folded, see :func:`fold`;
+    ``activation`` as for :func:`logits`) or a network object with the
+    book's ``predict`` (:mod:`xpnet.train`). ``x``: (n, ...) floating point or
+    uint8 pixels, converted one batch at a time; ``t``: (n,) integer labels in
+    0..n_out-1 or (n, n_out) one-hot. The running count stays on the device:
+    one device-to-host transfer at the end. Raises ValueError when a sample
+    scores NaN (NaN in its input, say) or a label does not fit the outputs.
     ``progress``, if given, is called with each batch's size once the batch is
-    done (``tqdm``'s ``update`` fits). ``activation`` as for :func:`logits`.
-    ``workers``: batches scored at once, one per CPU core (a backend's
-    ``workers``; see :func:`xpnet.backend.parallel_map`); the result does not depend on it.
+    done (``tqdm``'s ``update`` fits). ``workers``: batches scored at once,
+    one per CPU core (a backend's ``workers``; see
+    :func:`xpnet.backend.parallel_map`); the result does not depend on it.
     """
     xp = array_namespace(x, t)
-    for name, value in (("batch_size", batch_size), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if x.ndim != 2:
-        raise ValueError(f"x has shape {tuple(x.shape)}: expected (n_samples, n_features)")
-    labels = t if t.ndim == 1 else xp.argmax(t, axis=1)
-    if t.ndim > 2 or labels.shape[0] != x.shape[0]:
-        raise ValueError(f"t has shape {tuple(t.shape)} but x holds {x.shape[0]} samples")
-    _check_input(x, network["W1"])
-    n = x.shape[0]
-    folded = fold(network, x.dtype == xp.uint8, activation)
+    batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
+    n = _check_labels(x, t)
+    score = _scorer(network, x, activation)
+    n_out = score(x[:1, ...]).shape[-1]
+    if t.ndim == 2 and t.shape[1] != n_out:
+        raise ValueError(f"t has one-hot rows of width {t.shape[1]} but the network has {n_out} outputs")
+    workers = min(workers, -(-n // batch_size))  # never a thread without a batch
+    counts_dtype = default_dtype(xp, "integral", device(x))
 
     lock = threading.Lock()
     abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
 
     def share_tally(first: int) -> Array:
-        """[correct, NaN rows] over batches first, first + workers, ...: one worker's share."""
-        tally = xp.zeros(2, dtype=xp.int64, device=device(x))
+        """[correct, NaN rows, labels out of range] over batches first, first + workers, ...: one worker's share."""
+        tally = None  # built from the first batch's counts, so it lives where they do (dask:cuda chunks, say)
         try:
             for start in range(first * batch_size, n, workers * batch_size):
                 if abandoned.is_set():
                     break
                 stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-                scores = _scores(folded, x[start:stop, ...], activation)
-                hits = xp.argmax(scores, axis=1) == labels[start:stop]
+                scores = score(x[start:stop, ...])
+                labels = t[start:stop] if t.ndim == 1 else xp.argmax(t[start:stop, ...], axis=1)
                 # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-                tally += xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0]))])
+                counts = xp.stack([
+                    xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
+                    xp.count_nonzero(xp.isnan(scores[:, 0])),
+                    xp.count_nonzero((labels < 0) | (labels >= n_out)),
+                ])
+                counts = xp.astype(counts, counts_dtype)
+                tally = counts if tally is None else tally + counts
                 if progress is not None:
                     with lock:
                         progress(stop - start)
@@ -195,16 +224,54 @@ def accuracy(
             raise
         return tally
 
-    with parallel_map(workers) as map_:
+    with parallel_map(workers, device(x)) as map_:
         try:
             tally = xp.sum(xp.stack(list(map_(share_tally, range(workers)))), axis=0)
         except BaseException:
             abandoned.set()
             raise
-    correct, nan_rows = (int(v) for v in to_numpy(tally))
+    correct, nan_rows, stray_labels = (int(v) for v in to_numpy(tally))
+    if stray_labels:
+        raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
     return correct / n
+
+
+def _positive(name: str, value: object) -> int:
+    """``value`` as an int of at least 1 (NumPy integers welcome); ValueError naming ``name`` otherwise."""
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return number
+
+
+def _check_labels(x: Array, t: Array) -> int:
+    """The number of samples, once ``x`` and ``t`` are seen to fit each other; ValueError or TypeError if not."""
+    xp = array_namespace(x, t)
+    if x.ndim < 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}: expected (n_samples, ...)")
+    if t.ndim not in (1, 2) or t.shape[0] != x.shape[0]:
+        raise ValueError(f"t has shape {tuple(t.shape)} but x holds {x.shape[0]} samples: expected (n,) or (n, n_out)")
+    if x.shape[0] == 0:
+        raise ValueError("x is empty: no samples to score")
+    if t.ndim == 1 and not xp.isdtype(t.dtype, "integral"):
+        raise TypeError(f"t has dtype {t.dtype}: labels must be integers (or one-hot rows)")
+    if t.ndim == 2 and not xp.isdtype(t.dtype, ("integral", "real floating")):
+        raise TypeError(f"t has dtype {t.dtype}: one-hot labels must be numbers")
+    return x.shape[0]
+
+
+def _scorer(network: Network | Classifier, x: Array, activation: str) -> Callable[[Array], Array]:
+    """A function from a batch of ``x`` to its scores (batch, n_out)."""
+    if isinstance(network, Mapping):
+        _check_input(x, layers(network)[0][0])
+        folded = fold(network, x.dtype == array_namespace(x).uint8, activation)
+        return lambda batch: _scores(folded, batch, activation)
+    return network.predict
 
 
 def _check_input(x: Array, w1: Array) -> None:

@@ -6,10 +6,13 @@ import hashlib
 import io
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .backend import to_numpy
 from .download import cache_dir, fetch, from_cache, save_atomically
 from .errors import DataError
 from .network import check_network
@@ -55,9 +58,9 @@ def load_weights(path: str | os.PathLike[str] | None = None) -> dict[str, np.nda
     return _read_weights(Path(path))
 
 
-def save_weights(path: str | os.PathLike[str], network: dict[str, np.ndarray]) -> None:
-    """Save weights as ``.npz`` (no pickles inside), checked first; the file appears whole or not at all."""
-    arrays = {key: np.asarray(value) for key, value in network.items()}
+def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any]) -> None:
+    """Save weights (arrays of any backend) as ``.npz``, no pickles inside, checked first; whole or not at all."""
+    arrays = {key: to_numpy(value) for key, value in network.items()}
     try:
         check_network(arrays)
     except ValueError as err:
