@@ -131,3 +131,49 @@ def test_out_of_core_dask_never_holds_the_whole_set(tmp_path: Path, mnist_test, 
     assert json.loads(report)["accuracy"] == 0.9352 and json.loads(report)["images"] == 1_000_000
     set_mib = copies * 10000 * 784 / 2**20
     assert int(peak_kib) / 1024 < set_mib / 2, f"peak RSS {int(peak_kib) / 1024:.0f} MiB for a {set_mib:.0f} MiB set"
+
+
+def test_dask_progress_follows_computed_chunks(mnist_test, sample_weights) -> None:
+    """Each batch is reported once its chunk has been computed, not while the graph is built."""
+    backend = open_backend("dask")
+    computed: list[int] = []
+
+    def record(block: np.ndarray) -> np.ndarray:
+        computed.append(len(block))
+        return block
+
+    images, labels = mnist_test
+    x = xpnet.get_backend(backend, batch_size=1000).asarray(images).map_blocks(record, dtype=images.dtype)
+    t = xpnet.get_backend(backend, batch_size=1000).asarray(labels)
+    reports: list[tuple[int, int]] = []
+    score = xpnet.accuracy(backend.asarrays(sample_weights), x, t, 1000,
+                           progress=lambda size: reports.append((size, len(computed))))
+    assert score == 0.9352
+    assert [size for size, _ in reports] == [1000] * 10
+    assert all(chunks_done >= k + 1 for k, (_, chunks_done) in enumerate(reports)), reports
+
+
+def test_dask_progress_on_a_cluster(dask_cluster, mnist_test, sample_weights) -> None:
+    import distributed
+
+    backend = open_backend("dask")
+    images, labels = mnist_test
+    sizes: list[int] = []
+    with distributed.Client(dask_cluster.scheduler.address, set_as_default=True):
+        score = xpnet.accuracy(backend.asarrays(sample_weights), backend.asarray(images), backend.asarray(labels),
+                               3000, progress=sizes.append)
+    assert score == 0.9352 and sorted(sizes) == [1000, 3000, 3000, 3000]
+
+
+@pytest.mark.cupy
+def test_worker_threads_run_on_the_chosen_gpu(mnist_test, sample_weights) -> None:
+    """CuPy's current GPU is per thread: each worker must score on cuda:N, not on GPU 0."""
+    cupy = pytest.importorskip("cupy")
+    if cupy.cuda.runtime.getDeviceCount() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    backend = xpnet.get_backend("cuda:1")
+    used: set[int] = set()
+    images, labels = mnist_test
+    score = xpnet.accuracy(backend.asarrays(sample_weights), backend.asarray(images), backend.asarray(labels), 1000,
+                           workers=2, progress=lambda _: used.add(cupy.cuda.Device().id))
+    assert score == 0.9352 and used == {1}

@@ -42,7 +42,7 @@ def test_bench_train_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert report["images"] == 10000 and report["methods"]["xpnet"]["images_per_s"] > 0
-    assert "training: one SGD epoch over 10,000 images" in result.stdout
+    assert "training: one SGD epoch over 10,000 images, batch 100, xpnet's BLAS on one thread" in result.stdout
 
 
 def test_bench_sweep_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path) -> None:

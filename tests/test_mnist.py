@@ -32,6 +32,7 @@ def test_book_options(mnist_dir: Path) -> None:
     x, t = load_split("test", normalize=False, flatten=False, one_hot_label=True, data_dir=mnist_dir)
     assert x.shape == (10000, 1, 28, 28) and x.dtype == np.uint8
     assert t.shape == (10000, 10) and t[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0]
+    assert t.dtype == np.float64 and (-t).min() == -1.0  # the book's one-hot labels: float64, so -t is -1, not 255
 
 
 def test_data_dir_from_environment(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

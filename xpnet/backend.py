@@ -265,6 +265,75 @@ def _is_cupy_device(device: Any) -> bool:
     return type(device).__module__.startswith("cupy")
 
 
+def is_deferred(x: Any) -> bool:
+    """Whether ``x`` is a dask array: a graph that :func:`compute_each` evaluates, not values yet."""
+    return is_dask_array(x)
+
+
+def compute_each(arrays: list[Any], done: Callable[[int], object] | None = None) -> list[np.ndarray]:
+    """Host (NumPy) copies of ``arrays``, computed together; ``done(i)`` as soon as array ``i`` is ready.
+
+    dask arrays go to the default dask.distributed client if there is one
+    (finished futures report), else to the local scheduler (a callback sees
+    each output task finish). Other arrays are copied in turn.
+    """
+    done = done or (lambda i: None)
+    if not any(is_dask_array(a) for a in arrays):
+        results = []
+        for i, a in enumerate(arrays):
+            results.append(to_numpy(a))
+            done(i)
+        return results
+    client = _default_dask_client()
+    if client is not None:
+        from distributed import as_completed
+
+        futures = client.compute(arrays)
+        index = {future.key: i for i, future in enumerate(futures)}
+        for future in as_completed(futures):
+            done(index[future.key])
+        return [to_numpy(value) for value in client.gather(futures)]
+    import dask
+    from dask.callbacks import Callback
+
+    owner = {key: i for i, a in enumerate(arrays) for key in _flat_keys(a.__dask_keys__())}
+    waiting = [0] * len(arrays)  # output chunks not computed yet, per array
+    for i in owner.values():
+        waiting[i] += 1
+
+    class _OutputDone(Callback):
+        def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
+            if key in owner:
+                waiting[owner[key]] -= 1
+                if waiting[owner[key]] == 0:
+                    done(owner[key])
+
+    with _OutputDone():
+        return [to_numpy(value) for value in dask.compute(*arrays)]
+
+
+def _flat_keys(keys: Any) -> Iterator[Any]:
+    if isinstance(keys, list):
+        for key in keys:
+            yield from _flat_keys(key)
+    else:
+        yield keys
+
+
+def _default_dask_client() -> Any:
+    """The client that ``use_dask_scheduler`` (or the user) made the default, if dask.distributed is in use."""
+    import sys
+
+    if "distributed" not in sys.modules:
+        return None
+    from distributed import default_client
+
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
 def refuse_lazy(x: Any, what: str) -> None:
     """Raise BackendError when ``x`` is a dask array: ``what`` needs arrays that compute as they go."""
     if is_dask_array(x):

@@ -256,7 +256,7 @@ def format_report(report: dict[str, Any]) -> str:
                  "accuracy on the test set: "
                  + ", ".join(f"{name} {value}" for name, value in report["accuracy"].items()))
     else:
-        title = (f"training: one SGD epoch over {report['images']:,} images, batch 100, "
+        title = (f"training: one SGD epoch over {report['images']:,} images, batch 100, xpnet's BLAS on one thread, "
                  f"{report['backend']} on {report['device']}, median of {report['repeats']}")
     lines = [title, f"{'method':<14}{'images/s':>14}{'xpnet is':>12}"]
     for name, result in report["methods"].items():

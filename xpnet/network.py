@@ -17,7 +17,16 @@ from typing import Any, Protocol
 
 from array_api_compat import device
 
-from .backend import Backend, array_namespace, default_dtype, get_backend, parallel_map, to_numpy
+from .backend import (
+    Backend,
+    array_namespace,
+    compute_each,
+    default_dtype,
+    get_backend,
+    is_deferred,
+    parallel_map,
+    to_numpy,
+)
 from .functions import identity_function, relu, softmax
 
 Array = Any
@@ -178,7 +187,8 @@ def accuracy(
     book's ``predict`` (:mod:`xpnet.train`). ``x``: (n, ...) floating point or
     uint8 pixels, converted one batch at a time; ``t``: (n,) integer labels in
     0..n_out-1 or (n, n_out) one-hot. The running count stays on the device:
-    one device-to-host transfer at the end. Raises ValueError when a sample
+    one device-to-host transfer at the end (dask: the batches' counts are
+    computed together, each reported when done). Raises ValueError when a sample
     scores NaN (NaN in its input, say) or a label does not fit the outputs.
     ``progress``, if given, is called with each batch's size once the batch is
     done (``tqdm``'s ``update`` fits). ``workers``: batches scored at once,
@@ -195,47 +205,68 @@ def accuracy(
     workers = min(workers, -(-n // batch_size))  # never a thread without a batch
     counts_dtype = default_dtype(xp, "integral", device(x))
 
-    lock = threading.Lock()
-    abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
+    def batch_counts(start: int) -> Array:
+        """[correct, NaN rows, labels out of range] of the batch that begins at ``start``."""
+        stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
+        scores = score(x[start:stop, ...])
+        labels = t[start:stop] if t.ndim == 1 else xp.argmax(t[start:stop, ...], axis=1)
+        # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
+        counts = xp.stack([
+            xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
+            xp.count_nonzero(xp.isnan(scores[:, 0])),
+            xp.count_nonzero((labels < 0) | (labels >= n_out)),
+        ])
+        return xp.astype(counts, counts_dtype)
 
-    def share_tally(first: int) -> Array:
-        """[correct, NaN rows, labels out of range] over batches first, first + workers, ...: one worker's share."""
-        tally = None  # built from the first batch's counts, so it lives where they do (dask:cuda chunks, say)
-        try:
-            for start in range(first * batch_size, n, workers * batch_size):
-                if abandoned.is_set():
-                    break
-                stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-                scores = score(x[start:stop, ...])
-                labels = t[start:stop] if t.ndim == 1 else xp.argmax(t[start:stop, ...], axis=1)
-                # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-                counts = xp.stack([
-                    xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
-                    xp.count_nonzero(xp.isnan(scores[:, 0])),
-                    xp.count_nonzero((labels < 0) | (labels >= n_out)),
-                ])
-                counts = xp.astype(counts, counts_dtype)
-                tally = counts if tally is None else tally + counts
-                if progress is not None:
-                    with lock:
-                        progress(stop - start)
-        except BaseException:
-            abandoned.set()
-            raise
-        return tally
-
-    with parallel_map(workers, device(x)) as map_:
-        try:
-            tally = xp.sum(xp.stack(list(map_(share_tally, range(workers)))), axis=0)
-        except BaseException:
-            abandoned.set()
-            raise
-    correct, nan_rows, stray_labels = (int(v) for v in to_numpy(tally))
+    starts = range(0, n, batch_size)
+    if is_deferred(x):  # a graph: the counts are computed together, and report as each is done
+        report = None if progress is None else (lambda i: progress(min(batch_size, n - starts[i])))
+        tally = sum(compute_each([batch_counts(start) for start in starts], report))
+    else:
+        tally = to_numpy(_eager_tally(batch_counts, starts, workers, device(x), progress))
+    correct, nan_rows, stray_labels = (int(v) for v in tally)
     if stray_labels:
         raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
     return correct / n
+
+
+def _eager_tally(
+    batch_counts: Callable[[int], Array],
+    starts: range,
+    workers: int,
+    on: Any,
+    progress: Callable[[int], object] | None,
+) -> Array:
+    """The sum of ``batch_counts`` over ``starts`` on device ``on``, batch i in worker i % ``workers``'s share."""
+    lock = threading.Lock()
+    abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
+
+    def share_tally(first: int) -> Array:
+        tally = None  # built from the first batch's counts, so it lives where they do
+        try:
+            for start in starts[first::workers]:
+                if abandoned.is_set():
+                    break
+                counts = batch_counts(start)
+                tally = counts if tally is None else tally + counts
+                if progress is not None:
+                    with lock:
+                        progress(min(starts.step, starts.stop - start))
+        except BaseException:
+            abandoned.set()
+            raise
+        return tally
+
+    with parallel_map(workers, on) as map_:
+        try:
+            shares = list(map_(share_tally, range(workers)))
+        except BaseException:
+            abandoned.set()
+            raise
+    xp = array_namespace(*shares)
+    return xp.sum(xp.stack(shares), axis=0)
 
 
 def _positive(name: str, value: object) -> int:
