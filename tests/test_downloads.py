@@ -97,7 +97,7 @@ def test_damaged_cache_is_reported_and_replaced(mirror: Mirror, monkeypatch, iso
     damaged[123] = (damaged[123] + 1) % 10
     np.save(cached, damaged)
     np.testing.assert_array_equal(load_array("test", "labels"), good)
-    assert f"cached {cached} fails its check" in capsys.readouterr().err
+    assert f"warning: damaged cache file {cached}: fails its check" in capsys.readouterr().err
     np.testing.assert_array_equal(np.load(cached), good)
     assert mirror.hits[f"/good/{LABELS}"] == 2
 

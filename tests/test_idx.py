@@ -48,14 +48,9 @@ FAULTS = {
     "html": (lambda real: b"<!DOCTYPE html><html>Service Unavailable</html>", "not gzip data"),
     "truncated gzip": (lambda real: gzip.compress(real[LABELS])[:3000], "truncated gzip stream"),
     "wrong magic": (lambda real: labels_with(real, magic=0x803), "wrong IDX magic number 0x00000803"),
-    "header too long": (
-        lambda real: labels_with(real, count=10001),
-        "header says 10001 = 10001 bytes but the data hold 10000",
-    ),
-    "header too short": (
-        lambda real: labels_with(real, count=9999),
-        "header says 9999 = 9999 bytes but the data hold 10000 or more",
-    ),
+    "header too long": (lambda real: labels_with(real, count=10001), "header declares 10001 labels, not the file's"),
+    "header too short": (lambda real: labels_with(real, count=9999), "header declares 9999 labels, not the file's"),
+    "zero labels": (lambda real: labels_with(real, count=0, payload=b""), "header declares 0 labels, not the file's"),
     "label above 9": (lambda real: labels_with(real, payload=b"\x0c" + real[LABELS][9:]), "label value 12 is above 9"),
     "checksum": (lambda real: labels_with(real, payload=swapped(real[LABELS])), "checksum mismatch (content SHA-256"),
 }
@@ -85,21 +80,26 @@ def test_malformed_labels_are_named(fault: str, real, tmp_path: Path, mnist_dir:
 
 
 def test_image_and_label_counts_must_agree(real, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Self-consistent files that no checksum knows (as from an unknown mirror), but of different lengths."""
+    """Self-consistent files that no checksum or known count knows (as from an unknown mirror), of different lengths."""
     monkeypatch.setattr(xpnet.datasets.mnist, "RAW_SHA256", {})
     monkeypatch.setattr(xpnet.datasets.mnist, "GZ_MD5", {})
+    monkeypatch.setattr(xpnet.datasets.mnist, "COUNTS", {})
     (tmp_path / IMAGES).write_bytes(gzip.compress(real[IMAGES]))
     (tmp_path / LABELS).write_bytes(labels_with(real, count=9999, payload=real[LABELS][8:-1]))
     with pytest.raises(xpnet.DataError, match="MNIST test: 10000 images but 9999 labels"):
         load_split("test", data_dir=tmp_path)
 
 
-def test_huge_header_in_a_small_file_allocates_little(tmp_path: Path) -> None:
-    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+@pytest.mark.parametrize(("name", "message"), [
+    ("t10k-images-idx3-ubyte.gz", "header declares 2147483648 images, not the file's 10000"),
+    ("unknown-images.gz", "header declares 2147483648 images: expected 1 to 70,000"),
+])
+def test_huge_header_in_a_small_file_allocates_little(tmp_path: Path, name: str, message: str) -> None:
+    path = tmp_path / name
     path.write_bytes(gzip.compress(idx(0x803, (2**31, 28, 28), bytes(60))))
     assert path.stat().st_size < 100
     tracemalloc.start()
-    with pytest.raises(xpnet.DataError, match="header says 2147483648x28x28"):
+    with pytest.raises(xpnet.DataError, match=message):
         read_idx_gz(path, "images")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()

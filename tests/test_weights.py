@@ -55,7 +55,7 @@ def test_pickle_that_would_run_code_is_refused(tmp_path: Path) -> None:
 def test_npz_with_object_arrays_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "objects.npz"
     np.savez(path, W1=np.array([{"a": 1}], dtype=object), b1=np.zeros(1))
-    with pytest.raises(xpnet.DataError, match=r"objects\.npz: not a weights file"):
+    with pytest.raises(xpnet.DataError, match=r"objects\.npz: holds Python objects"):
         xpnet.load_weights(path)
 
 

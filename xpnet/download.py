@@ -3,7 +3,11 @@
 pooch does the HTTP (requests, timeouts, tqdm progress bar). The rename is
 ours because the checks are ours: MNIST mirrors re-compress their files, so
 what is verified is the decompressed content, which pooch's ``known_hash``
-(a hash of the downloaded bytes) cannot express.
+(a hash of the downloaded bytes) cannot express. So are the limits: each
+download may write at most its caller's ``max_bytes`` and must end within
+``DEADLINE_S`` (a server that drips a byte just inside the read timeout
+never trips the timeout alone), and any failure of one mirror moves on to
+the next.
 """
 
 from __future__ import annotations
@@ -12,16 +16,19 @@ import glob
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from .errors import DataError
+from .files import describe
 
 T = TypeVar("T")
 
-TIMEOUT_S = 30.0
+TIMEOUT_S = 30.0  # the longest wait for any one answer of the server
+DEADLINE_S = 600.0  # the longest a whole download may take
 STALE_PART_S = 3600.0  # a .part file untouched this long was left by a killed process: live writers touch theirs
 SHOW_PROGRESS: bool | None = None  # None: progress bars on a terminal only; the CLI's --quiet sets False
 
@@ -47,12 +54,12 @@ def from_cache(cached: Path, read: Callable[[Path], T]) -> T | None:
     A damaged copy is reported on stderr with its path and left in place: only
     a verified download replaces it, and nothing uses it meanwhile.
     """
-    if not cached.exists():
+    if not os.path.lexists(cached):
         return None
     try:
         return read(cached)
     except DataError as err:
-        print(f"warning: {err}; downloading a fresh copy", file=sys.stderr)
+        print(f"warning: damaged cache file {err}; downloading a fresh copy", file=sys.stderr)
         return None
 
 
@@ -61,42 +68,89 @@ def fetch(
     directory: Path,
     verify: Callable[[Path], T],
     *,
+    max_bytes: int,
     keep_as: Path | None = None,
     by_hand: str,
     timeout: float | None = None,
 ) -> T:
     """Download the first of ``urls`` whose file passes ``verify``, and return what it returned.
 
-    Each download goes to a temporary file in ``directory``, which ``verify``
-    reads, raising :class:`DataError` if it is bad. A file that passed is
+    Each download goes to a temporary file in ``directory``, at most
+    ``max_bytes`` long and done within ``DEADLINE_S``; ``verify`` reads it,
+    raising :class:`DataError` if it is bad. A file that passed is synced and
     renamed to ``keep_as`` (if given); every other is deleted, so a failed or
     interrupted download never leaves a file that a later run would accept.
-    When every URL fails, the DataError lists each URL with its fault, then
-    ``by_hand``: how to place the file by hand. A progress bar shows when
+    Any failure of one URL (refused, slow, too long, bad content, anything
+    its bytes make a reader raise) moves on to the next; when every URL
+    fails, the DataError lists each URL with its fault, then ``by_hand``:
+    how to place the file by hand. A progress bar shows when
     :func:`show_progress` says so; ``timeout`` (default ``TIMEOUT_S``) bounds
     each wait for the server.
     """
-    import pooch
-    import requests
-
     timeout = TIMEOUT_S if timeout is None else timeout
     directory.mkdir(parents=True, exist_ok=True)
     faults = []
     for url in urls:
         temporary = _temporary_path(directory, Path(url).name)
         try:
-            pooch.HTTPDownloader(progressbar=show_progress(), timeout=timeout)(url, str(temporary), None)
+            _download(url, temporary, max_bytes, timeout)
             result = verify(temporary)
             if keep_as is not None:
+                _finish(temporary)
                 os.replace(temporary, keep_as)
             return result
-        except requests.RequestException as err:
-            faults.append(f"{url}: {_describe(err, timeout)}")
-        except DataError as err:  # its message names the temporary file: name the URL instead
+        except DataError as err:  # its message may name the temporary file: name the URL instead
             faults.append(f"{url}: {str(err).removeprefix(f'{temporary}: ')}")
+        except Exception as err:
+            faults.append(f"{url}: {_describe(err, timeout)}")
         finally:
             temporary.unlink(missing_ok=True)
     raise DataError("download failed: " + "; ".join(faults) + f". {by_hand}")
+
+
+class _CappedWriter:
+    """A file wrapper for pooch's downloader that refuses to grow past ``max_bytes`` or to write once stopped."""
+
+    def __init__(self, file: BinaryIO, max_bytes: int, stopped: threading.Event) -> None:
+        self.file, self.max_bytes, self.stopped, self.written = file, max_bytes, stopped, 0
+
+    def write(self, chunk: bytes) -> int:
+        if self.stopped.is_set():
+            raise DataError("download abandoned")
+        self.written += len(chunk)
+        if self.written > self.max_bytes:
+            raise DataError(f"the server sent more than {self.max_bytes:,} bytes, far more than the file holds")
+        return self.file.write(chunk)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
+def _download(url: str, temporary: Path, max_bytes: int, timeout: float) -> None:
+    """Fetch ``url`` into ``temporary`` with pooch, in a thread that is abandoned after ``DEADLINE_S``."""
+    import pooch
+
+    stopped = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            with open(temporary, "wb") as file:
+                pooch.HTTPDownloader(progressbar=show_progress(), timeout=timeout)(
+                    url, _CappedWriter(file, max_bytes, stopped), None
+                )
+            outcome.append(None)
+        except BaseException as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=run, name="xpnet-download", daemon=True)
+    worker.start()
+    worker.join(DEADLINE_S)
+    if worker.is_alive():
+        stopped.set()  # its socket times out on its own; it writes nothing more
+        raise DataError(f"not complete within {DEADLINE_S:g} s")
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def _describe(err: Exception, timeout: float) -> str:
@@ -110,21 +164,46 @@ def _describe(err: Exception, timeout: float) -> str:
         return f"no answer within {timeout:g} s"
     if isinstance(err, requests.ConnectionError):
         return "cannot connect"
-    return type(err).__name__
+    return describe(err)
 
 
 def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` on a temporary file beside ``path``, then rename it to ``path``.
+    """Call ``write`` on a temporary file beside ``path``, sync it, then rename it to ``path``.
 
-    Readers see either the old file or the complete new one, never a part.
+    Readers see either the old file or the complete new one, never a part,
+    even after a power cut. The file gets the permissions the user's umask
+    gives new files. A failure to write raises DataError naming ``path``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_path(path.parent, path.name)
     try:
         write(temporary)
+        _finish(temporary)
         os.replace(temporary, path)
+    except OSError as err:
+        raise DataError(f"{path}: cannot write ({err.strerror or describe(err)})") from None
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _finish(path: Path) -> None:
+    """Give ``path`` the permissions of a new file under the user's umask, and flush it to the disk.
+
+    The flush comes before the rename, so that a power cut after it never
+    leaves an empty or partial file under the final name.
+    """
+    os.chmod(path, 0o666 & ~_umask())
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def _temporary_path(directory: Path, name: str) -> Path:

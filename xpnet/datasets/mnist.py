@@ -19,6 +19,7 @@ import numpy as np
 
 from ..download import cache_dir, fetch, from_cache, save_atomically
 from ..errors import DataError
+from ..files import MAX_IMAGES, open_regular, read_npy, reading
 
 __all__ = ["load_array", "load_mnist", "load_split", "normalized", "read_idx_gz"]
 
@@ -46,6 +47,14 @@ GZ_MD5 = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
+# Sizes of the original gz files; a mirror's re-compressed copy may differ a little, never by twice.
+GZ_BYTES = {
+    "train-images-idx3-ubyte.gz": 9_912_422,
+    "train-labels-idx1-ubyte.gz": 28_881,
+    "t10k-images-idx3-ubyte.gz": 1_648_877,
+    "t10k-labels-idx1-ubyte.gz": 4_542,
+}
+COUNTS = {name: 60_000 if split == "train" else 10_000 for (split, _), name in FILES.items()}
 _MAGIC = {"images": 0x00000803, "labels": 0x00000801}
 _READ_BLOCK = 1 << 20
 
@@ -103,7 +112,7 @@ def load_array(split: str, kind: str, data_dir: str | os.PathLike[str] | None = 
         raise ValueError(f"no MNIST file for split={split!r}, kind={kind!r}")
     name = FILES[split, kind]
     data_dir = data_dir or os.environ.get("XPNET_DATA_DIR")
-    if data_dir and Path(data_dir, name).exists():
+    if data_dir and os.path.lexists(Path(data_dir, name)):
         return read_idx_gz(Path(data_dir, name), kind)
     cached = cache_dir("mnist", name.removesuffix(".gz") + ".npy")
     array = from_cache(cached, lambda path: _read_cached(path, name, kind))
@@ -113,6 +122,7 @@ def load_array(split: str, kind: str, data_dir: str | os.PathLike[str] | None = 
         [mirror + name for mirror in MIRRORS],
         cached.parent,
         lambda path: read_idx_gz(path, kind, name),
+        max_bytes=2 * GZ_BYTES[name] + (1 << 16),
         by_hand=f"Put {name} in a directory and pass it as --data-dir (or set XPNET_DATA_DIR)"
         + (f"; looked in {data_dir}" if data_dir else ""),
     )
@@ -131,26 +141,20 @@ def read_idx_gz(path: Path, kind: str, name: str | None = None) -> np.ndarray:
     header claims.
     """
     name = name or path.name
-    try:
-        with open(path, "rb") as raw:
+    with open_regular(path) as raw, reading(path):
+        try:
             head = raw.read(16)
             if not head.startswith(b"\x1f\x8b"):
-                raise DataError(f"{path}: not gzip data (starts with {head!r})")
+                raise DataError(f"not gzip data (starts with {head!r})")
             raw.seek(0)
             md5 = hashlib.md5()
             with gzip.GzipFile(fileobj=_Hashing(raw, md5), mode="rb") as stream:
-                array, raw_sha256 = _decode_idx(stream, kind)
-    except gzip.BadGzipFile as err:
-        raise DataError(f"{path}: corrupt gzip data ({err})") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
-    except EOFError:
-        raise DataError(f"{path}: truncated gzip stream") from None
-    except zlib.error as err:
-        raise DataError(f"{path}: corrupt gzip data ({err})") from None
-    except DataError as err:
-        raise DataError(err if str(err).startswith(str(path)) else f"{path}: {err}") from None
-    _check_hash(path, name, raw_sha256, md5.hexdigest())
+                array, raw_sha256 = _decode_idx(stream, kind, COUNTS.get(name))
+        except (gzip.BadGzipFile, zlib.error) as err:
+            raise DataError(f"corrupt gzip data ({err})") from None
+        except EOFError:
+            raise DataError("truncated gzip stream") from None
+        _check_hash(path, name, raw_sha256, md5.hexdigest())
     return array
 
 
@@ -162,8 +166,13 @@ def _check_hash(path: Path, name: str, raw_sha256: str, gz_md5: str) -> None:
         raise DataError(f"{path}: checksum mismatch (gz MD5 {gz_md5}, expected {GZ_MD5[name]})")
 
 
-def _decode_idx(stream: gzip.GzipFile, kind: str) -> tuple[np.ndarray, str]:
-    """Read an IDX stream: returns the array and the SHA-256 of the decompressed bytes."""
+def _decode_idx(stream: gzip.GzipFile, kind: str, count: int | None) -> tuple[np.ndarray, str]:
+    """Read an IDX stream: returns the array and the SHA-256 of the decompressed bytes.
+
+    The header must declare ``count`` items (a standard file's), or between 1
+    and ``MAX_IMAGES``; at most the declared payload and one byte more are
+    ever decompressed, so a gzip bomb costs no more than an honest file.
+    """
     ndim = 3 if kind == "images" else 1
     header = _read_exactly(stream, 4 + 4 * ndim)
     if len(header) < 4 + 4 * ndim:
@@ -174,6 +183,10 @@ def _decode_idx(stream: gzip.GzipFile, kind: str) -> tuple[np.ndarray, str]:
     shape = tuple(int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if kind == "images" and shape[1:] != (28, 28):
         raise DataError(f"images are {shape[1]}x{shape[2]} pixels, not 28x28")
+    if count is not None and shape[0] != count:
+        raise DataError(f"header declares {shape[0]} {kind}, not the file's {count}")
+    if not 1 <= shape[0] <= MAX_IMAGES:
+        raise DataError(f"header declares {shape[0]} {kind}: expected 1 to {MAX_IMAGES:,}")
     expected = int(np.prod(shape, dtype=np.int64))
     payload = _read_exactly(stream, expected + 1)
     if len(payload) != expected:
@@ -212,14 +225,16 @@ class _Hashing:
 
 
 def _read_cached(path: Path, name: str, kind: str) -> np.ndarray:
-    """A cached decoded array, checked against the content hash recorded beside it."""
-    try:
-        array = np.load(path, allow_pickle=False)
+    """A cached decoded array: its header checked against its size, its content against the recorded hash."""
+    count = COUNTS[name]
+    shape = (count, 28, 28) if kind == "images" else (count,)
+    with reading(path):
+        array = read_npy(path, count * 784)
+        if array.dtype != np.uint8 or array.shape != shape:
+            raise DataError(f"holds a {array.shape} {array.dtype} array, not {shape} uint8")
         expected = RAW_SHA256.get(name) or path.with_suffix(".sha256").read_text().strip()
-    except (OSError, ValueError) as err:
-        raise DataError(f"cached {path} is unreadable ({err})") from None
-    if array.dtype != np.uint8 or _content_sha256(kind, array) != expected:
-        raise DataError(f"cached {path} fails its check (damaged or edited)")
+        if _content_sha256(kind, array) != expected:
+            raise DataError("fails its check (damaged or edited)")
     return array
 
 

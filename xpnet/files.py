@@ -1,0 +1,127 @@
+"""The boundary where outside bytes come in: weights files, IDX files, ``.npy`` files and downloads.
+
+Every reader of outside bytes goes through here, under three rules:
+
+- only regular files are opened (a FIFO would hang, a device never end, a directory fail late);
+- sizes are checked before anything is allocated: what a header declares must fit the file
+  itself and a stated cap (:data:`WEIGHTS_CAP`, :data:`MAX_IMAGES`), so no file can make
+  xpnet allocate more than the cap beyond what its real data need;
+- any failure of the bytes, whatever the library below raises, becomes one :class:`DataError`
+  naming the file and the fault (:func:`reading`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+import numpy as np
+
+from .errors import DataError
+
+MiB = 1 << 20
+WEIGHTS_CAP = 256 * MiB  # the most array data a weights file may hold (64 million float32 parameters)
+MAX_IMAGES = 70_000  # all of MNIST: the most images an IDX file or a cached array may declare
+
+
+@contextmanager
+def reading(path: object) -> Iterator[None]:
+    """Turn any failure inside the block into DataError naming ``path`` (the fault of the bytes read there).
+
+    KeyboardInterrupt and SystemExit pass through; a DataError that names
+    ``path`` already passes unchanged.
+    """
+    try:
+        yield
+    except DataError as err:
+        message = str(err)
+        raise DataError(message if message.startswith(f"{path}") else f"{path}: {message}") from None
+    except Exception as err:
+        raise DataError(f"{path}: {describe(err)}") from None
+
+
+def describe(err: BaseException) -> str:
+    """A one-line account of an exception: its type, and its message where it has one."""
+    if isinstance(err, OSError) and err.strerror:
+        return f"cannot read ({err.strerror})"
+    if isinstance(err, MemoryError):
+        return "needs more memory than this machine has"
+    message = " ".join(str(err).split())
+    if type(err) is ValueError and message:  # written for people, as check_network's are
+        return message
+    return f"{type(err).__name__}: {message}" if message else type(err).__name__
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for binary reading, if it is a regular file; DataError otherwise."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise DataError(f"{path}: not a regular file (a FIFO, a device or a directory is never read)")
+        # O_NONBLOCK: a FIFO swapped in after the check cannot make open() wait for a writer
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+    file = os.fdopen(descriptor, "rb")
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        file.close()
+        raise DataError(f"{path}: not a regular file (a FIFO, a device or a directory is never read)")
+    return file
+
+
+def read_capped(path: str | os.PathLike[str], cap: int, what: str) -> bytes:
+    """The whole of the regular file ``path``, refused if it holds more than ``cap`` bytes (``what``: its kind)."""
+    with open_regular(path) as file, reading(path):
+        size = os.fstat(file.fileno()).st_size
+        if size > cap:
+            raise DataError(f"{path}: {size:,} bytes, more than the {cap // MiB} MiB that {what} may hold")
+        data = file.read(cap + 1)
+    if len(data) > cap:  # it grew while being read
+        raise DataError(f"{path}: more than the {cap // MiB} MiB that {what} may hold")
+    return data
+
+
+def npy_layout(file: BinaryIO, size: int, cap: int) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """Shape, dtype and Fortran order from the ``.npy`` header at ``file``'s position; the position ends at the data.
+
+    ``size``: the bytes from the header's start to the end of what holds it
+    (the file, or an archive member); the data must fill exactly the rest,
+    and hold at most ``cap`` bytes. Object arrays are refused (they would
+    need pickles).
+    """
+    start = file.tell()
+    version = np.lib.format.read_magic(file)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(file)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
+    else:
+        raise DataError(f".npy format version {version[0]}.{version[1]} is not read here")
+    header = file.tell() - start
+    if dtype.hasobject:
+        raise DataError("holds Python objects, which are never unpickled")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > cap:
+        raise DataError(f"declares a {shape} {dtype} array of {nbytes:,} bytes, more than the {cap // MiB} MiB cap")
+    if nbytes != size - header:
+        raise DataError(f"declares a {shape} {dtype} array of {nbytes:,} bytes but holds {size - header:,}")
+    return shape, dtype, fortran
+
+
+def read_npy(path: str | os.PathLike[str], cap: int) -> np.ndarray:
+    """A ``.npy`` file read whole, after its header has been checked against the file's size and ``cap``."""
+    with open_regular(path) as file, reading(path):
+        shape, dtype, fortran = npy_layout(file, os.fstat(file.fileno()).st_size, cap)
+        data = file.read(math.prod(shape) * dtype.itemsize)
+        return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def check_npy(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the ``.npy`` file ``path``, once its header is seen to fit the file (for memory maps)."""
+    with open_regular(path) as file, reading(path):
+        size = os.fstat(file.fileno()).st_size
+        shape, dtype, _ = npy_layout(file, size, size)
+    return shape, dtype
