@@ -42,16 +42,24 @@ def test_infer_json(mnist_dir: Path, weights_path: Path, backend: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--batch-size", "0"], "--batch-size: expected a positive integer, got '0'"),
-        (["--weights", "/nonexistent/w.pkl"], "/nonexistent/w.pkl: cannot read weights"),
-        (["--backend", "tensorflow"], "unknown backend 'tensorflow'"),
+        (["--weights", "/nonexistent/w.pkl"], "/nonexistent/w.pkl: cannot read (No such file or directory)"),
+        (["--backend", "tensorflow"],
+         "unknown backend 'tensorflow': choose cpu, cuda[:N] or one of numpy, cupy, array_api_strict, torch, dask"),
     ],
 )
 def test_bad_arguments_get_one_line(mnist_dir: Path, args: list[str], message: str) -> None:
     result = run("scripts/neuralnet_mnist.py", "--data-dir", str(mnist_dir), *args)
     assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.stderr == f"xpnet infer: error: {message}\n"
+
+
+def test_argparse_faults_get_its_usage_line_and_one_error_line(mnist_dir: Path) -> None:
+    """The README's stated convention for what argparse itself rejects."""
+    result = run("scripts/neuralnet_mnist.py", "--data-dir", str(mnist_dir), "--batch-size", "0")
+    assert result.returncode == 2
+    usage, *rest = result.stderr.split("\nxpnet infer: error: ")
+    assert usage.startswith("usage: xpnet infer") and "Traceback" not in usage
+    assert rest == ["argument --batch-size: expected an integer from 1 to 16,777,216, got '0'\n"]
 
 
 def test_mnist_show_writes_a_digit(tmp_path: Path, mnist_dir: Path) -> None:

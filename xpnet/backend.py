@@ -18,6 +18,7 @@ A *spec* names a device or a library, optionally with a device after a colon:
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -36,7 +37,8 @@ from array_api_compat import (
     is_torch_array,
 )
 
-from .errors import BackendError, DataError
+from .errors import BackendError
+from .files import check_npy, reading
 
 LIBRARIES = ("numpy", "cupy", "array_api_strict", "torch", "dask")
 CPU_BATCH_SIZE = 500  # 1.6 MB of float32 per batch: stays in cache, and the per-batch Python cost stays small
@@ -87,12 +89,11 @@ class Backend:
         more than the chunks in flight; NumPy uses the mapping as it is; the
         other backends copy it to their device.
         """
-        try:
-            mapped = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(f"{path}: not a readable .npy file ({err})") from None
+        shape, dtype = check_npy(path)
         if self.name == "dask":
-            return _dask_npy(self, path, mapped.shape, mapped.dtype)
+            return _dask_npy(self, path, shape, dtype)
+        with reading(path):
+            mapped = np.load(path, mmap_mode="r", allow_pickle=False) if math.prod(shape) else np.empty(shape, dtype)
         return self.asarray(mapped)
 
     def asarrays(self, arrays: dict[str, Any]) -> dict[str, Any]:
@@ -117,6 +118,8 @@ def get_backend(
     given = {key: value for key, value in (("batch_size", batch_size), ("workers", workers)) if value is not None}
     if isinstance(spec, Backend):
         return replace(spec, **given)
+    if not isinstance(spec, str):
+        raise BackendError(f"a backend is named by a string such as 'cpu' or 'cuda:1', or is a Backend; got {spec!r}")
     name, _, spec_device = spec.partition(":")
     if device is not None and spec_device and device != spec_device:
         raise BackendError(f"device given twice: {spec!r} and {device!r}")
@@ -392,10 +395,14 @@ def _open_torch(device: str | None) -> Backend:
     torch = _import("torch", "torch")
     try:
         target = torch.device(device or "cpu")
-    except RuntimeError as err:
-        raise BackendError(f"torch: {err}") from None
+    except (RuntimeError, ValueError, TypeError) as err:
+        raise BackendError(f"torch: {' '.join(str(err).split())}") from None
+    if target.type not in ("cpu", "cuda"):
+        raise BackendError(f"torch runs here on 'cpu' or 'cuda[:N]', not {target.type!r}")
     if target.type == "cuda" and not torch.cuda.is_available():
         raise BackendError("torch:cuda requested but torch sees no CUDA GPU (is this a CPU build of torch?)")
+    if target.type == "cuda" and (target.index or 0) >= torch.cuda.device_count():
+        raise BackendError(f"torch:{target} requested but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     return Backend("torch", xp, target, GPU_BATCH_SIZE if target.type == "cuda" else CPU_BATCH_SIZE)
 
 
@@ -455,8 +462,8 @@ def use_dask_scheduler(address: str) -> Any:
         raise BackendError(f"--scheduler needs dask.distributed: {_INSTALL['dask']}") from None
     try:
         return Client(address, timeout=10)
-    except (OSError, TimeoutError) as err:
-        raise BackendError(f"cannot reach the dask scheduler at {address} ({err})") from None
+    except Exception as err:
+        raise BackendError(f"cannot reach the dask scheduler at {address!r} ({' '.join(str(err).split())})") from None
 
 
 _OPENERS = {

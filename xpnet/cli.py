@@ -7,7 +7,9 @@ library) end the command with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,14 +41,56 @@ def main(argv: Sequence[str] | None = None) -> int:
 TRAIN_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.005}
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer of at least 1."""
+# Upper limits, so that no argument can make a command allocate or spawn without bound.
+MAX_BATCH = 1 << 24  # images per batch (16,777,216: 13 GB of uint8 pixels)
+MAX_WORKERS = 256  # threads; a pass never uses more than it has batches
+MAX_GRID = 400  # digits in one picture (a 20 x 20 grid)
+MAX_TILE = 100  # copies of the test set in the benchmark (a million images, 3.9 GB in float32)
+MAX_LAYER = 65_536  # units in one layer of `train --sizes`
+MAX_PARAMETERS = 50_000_000  # weights of a `train --sizes` network (200 MB in float32)
+MIN_DASK_CHUNK = 1000  # images per dask chunk: each chunk costs a few tasks of scheduling
+
+
+def positive_int(text: str, most: int = 1 << 62) -> int:
+    """argparse type: an integer from 1 to ``most``."""
     try:
         value = int(text)
     except ValueError:
         value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {most:,}, got {text!r}")
+    return value
+
+
+def at_most(most: int) -> Callable[[str], int]:
+    """argparse type: an integer from 1 to ``most``."""
+
+    def parse(text: str) -> int:
+        return positive_int(text, most)
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed for numpy.random.default_rng, an integer from 0 to 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63 - 1, got {text!r}")
+    return value
+
+
+def learning_rate(text: str) -> float:
+    """argparse type: a finite, positive number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
     return value
 
 
@@ -59,11 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_args(infer)
     infer.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=at_most(MAX_BATCH),
         help="images per batch; any size gives the same result (default: 500 on a CPU, 65536 on a GPU, "
         "10000 per dask chunk; the book uses 100)",
     )
-    infer.add_argument("--workers", type=positive_int,
+    infer.add_argument("--workers", type=at_most(MAX_WORKERS),
                        help="batches scored at once, one per core (default: every core with NumPy, else 1)")
     infer.add_argument("--json", action="store_true", help="print the result as one JSON object")
     infer.add_argument("--images", metavar="NPY", help="score a uint8 (n, 784) or (n, 28, 28) .npy instead of MNIST's "
@@ -78,12 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 and 5)")
     _add_backend_args(train)
     train.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
-    train.add_argument("--epochs", type=positive_int, default=5, help="passes over the training set (default 5)")
-    train.add_argument("--batch-size", type=positive_int, default=100, help="images per step (default 100)")
+    train.add_argument("--epochs", type=at_most(10_000), default=5, help="passes over the training set (default 5)")
+    train.add_argument("--batch-size", type=at_most(MAX_BATCH), default=100, help="images per step (default 100)")
     train.add_argument("--optimizer", choices=tuple(TRAIN_LR), default="adam", help="default adam")
-    train.add_argument("--lr", type=float, help="learning rate (default: "
+    train.add_argument("--lr", type=learning_rate, help="learning rate (default: "
                        + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
-    train.add_argument("--seed", type=int, default=0, help="seeds the weights and the batch order (default 0)")
+    train.add_argument("--seed", type=seed, default=0, help="seeds the weights and the batch order (default 0)")
     train.add_argument("--sizes", default="784,50,100,10", help="layer sizes (default 784,50,100,10)")
     train.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid", help="default sigmoid")
     train.add_argument("--init", choices=("xavier", "he"), default="xavier", help="weight scale (default xavier)")
@@ -96,10 +140,12 @@ def _parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="time xpnet beside the chapter's loop, the BLAS floor and PyTorch")
     _add_backend_args(bench)
     _add_data_args(bench)
-    bench.add_argument("--batch-size", type=positive_int, help="xpnet's images per batch (default: the backend's)")
-    bench.add_argument("--workers", type=positive_int, help="xpnet's batches at once (default: the backend's)")
-    bench.add_argument("--tile", type=positive_int, default=10, help="copies of the test set to time (default 10)")
-    bench.add_argument("--repeats", type=positive_int, default=5, help="interleaved repetitions (default 5)")
+    bench.add_argument("--batch-size", type=at_most(MAX_BATCH),
+                       help="xpnet's images per batch (default: the backend's)")
+    bench.add_argument("--workers", type=at_most(MAX_WORKERS), help="xpnet's batches at once (default: the backend's)")
+    bench.add_argument("--tile", type=at_most(MAX_TILE), default=10,
+                       help=f"copies of the test set to time (default 10, at most {MAX_TILE})")
+    bench.add_argument("--repeats", type=at_most(1000), default=5, help="interleaved repetitions (default 5)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
@@ -110,8 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_backend_args(show)
     _add_data_args(show)
     show.add_argument("--index", type=int, default=0, help="which test image (default 0)")
-    show.add_argument("--grid", type=positive_int, metavar="N",
-                      help="N digits with true and predicted labels (16 with --misclassified)")
+    show.add_argument("--grid", type=at_most(MAX_GRID), metavar="N",
+                      help=f"N digits with true and predicted labels (16 with --misclassified; at most {MAX_GRID})")
     show.add_argument("--misclassified", action="store_true", help="only digits the network gets wrong (a grid)")
     show.add_argument("--output", "-o", default="mnist_digit.png", help="PNG to write (default mnist_digit.png)")
     show.set_defaults(run=_show)
@@ -157,12 +203,17 @@ def _infer(args: argparse.Namespace) -> int:
     if (args.images is None) != (args.labels is None):
         raise XpnetError("--images and --labels go together")
     backend = get_backend(args.backend, args.device, batch_size=args.batch_size, workers=args.workers)
+    if backend.name == "dask" and backend.batch_size < MIN_DASK_CHUNK:
+        raise XpnetError(f"--batch-size {backend.batch_size}: with dask it is the chunk size, at least "
+                         f"{MIN_DASK_CHUNK:,} images (each chunk costs a few tasks to schedule)")
     if args.scheduler:
         if backend.name != "dask":
             raise XpnetError("--scheduler needs --backend dask")
         use_dask_scheduler(args.scheduler)
     weights = load_weights(args.weights)
-    if not args.images:
+    if args.images:
+        _check_npy_input(args.images, args.labels)
+    else:
         images, labels = _test_set(args)
     start = time.perf_counter()  # from host data (or the .npy files) to the accuracy on the host
     network = backend.asarrays(weights)
@@ -194,6 +245,22 @@ def _infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_npy_input(images: str, labels: str) -> None:
+    """--images must hold uint8 pixels (n, 784) or (n, 28, 28), --labels (n,) or (n, 10) for the same n >= 1."""
+    from .files import check_npy
+
+    image_shape, image_dtype = check_npy(images)
+    label_shape, _ = check_npy(labels)
+    if len(image_shape) not in (2, 3) or image_dtype != "uint8":
+        raise XpnetError(f"{images}: holds a {image_shape} {image_dtype} array; expected uint8 pixels (n, 784) or "
+                         "(n, 28, 28)")
+    if image_shape[0] == 0:
+        raise XpnetError(f"{images}: holds no images")
+    if len(label_shape) not in (1, 2) or label_shape[0] != image_shape[0]:
+        raise XpnetError(f"{labels}: holds a {label_shape} array; expected ({image_shape[0]},) labels or "
+                         f"({image_shape[0]}, 10) one-hot rows, one per image")
+
+
 def _train(args: argparse.Namespace) -> int:
     from xpnet.datasets.mnist import load_split
 
@@ -205,8 +272,13 @@ def _train(args: argparse.Namespace) -> int:
         sizes = [int(size) for size in args.sizes.split(",")]
     except ValueError:
         raise XpnetError(f"--sizes {args.sizes!r}: expected integers separated by commas") from None
-    if len(sizes) < 2 or min(sizes) < 1 or sizes[0] != 784 or sizes[-1] != 10:
-        raise XpnetError(f"--sizes {args.sizes!r}: needs 784 inputs first, 10 outputs last, all positive")
+    if len(sizes) < 2 or sizes[0] != 784 or sizes[-1] != 10 or not 1 <= min(sizes) <= max(sizes) <= MAX_LAYER:
+        raise XpnetError(f"--sizes {args.sizes!r}: needs 784 inputs first, 10 outputs last, each from 1 to "
+                         f"{MAX_LAYER:,}")
+    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+    if parameters > MAX_PARAMETERS:
+        raise XpnetError(f"--sizes {args.sizes!r}: {parameters:,} weights, more than the {MAX_PARAMETERS:,} "
+                         "this command trains")
     backend = get_backend(args.backend, args.device)
     if args.train_on_test:
         images, labels = _test_set(args)
@@ -295,10 +367,16 @@ def _test_set(args: argparse.Namespace) -> tuple[Any, Any]:
 def _network(args: argparse.Namespace) -> tuple[Any, Any]:
     """The backend that --backend and --device name, and the weights on it."""
     from .backend import get_backend
+    from .network import layers
     from .weights import load_weights
 
     backend = get_backend(args.backend, args.device)
-    return backend, backend.asarrays(load_weights(args.weights))
+    weights = load_weights(args.weights)
+    shape = (layers(weights)[0][0].shape[0], layers(weights)[-1][0].shape[1])
+    if shape != (784, 10):
+        raise XpnetError(f"{args.weights or 'the weights'}: a network from {shape[0]} inputs to {shape[1]} outputs; "
+                         "the pictures are of MNIST, 784 pixels and 10 classes")
+    return backend, backend.asarrays(weights)
 
 
 def _predicted(args: argparse.Namespace, images: Any) -> Any:
@@ -318,6 +396,7 @@ def _check_index(index: int, count: int) -> None:
 def _show(args: argparse.Namespace) -> int:
     from . import plots
 
+    plots.output_format(args.output)
     images, labels = _test_set(args)
     if args.grid is None and not args.misclassified:
         _check_index(args.index, len(images))
@@ -336,6 +415,7 @@ def _show(args: argparse.Namespace) -> int:
 def _plot_confusion(args: argparse.Namespace) -> int:
     from . import plots
 
+    plots.output_format(args.output)
     images, labels = _test_set(args)
     predicted = _predicted(args, images)
     plots.save_confusion(labels, predicted, args.output)
@@ -348,6 +428,7 @@ def _plot_probs(args: argparse.Namespace) -> int:
     from .backend import to_numpy
     from .network import predict
 
+    plots.output_format(args.output)
     images, labels = _test_set(args)
     _check_index(args.index, len(images))
     backend, network = _network(args)
@@ -359,8 +440,9 @@ def _plot_probs(args: argparse.Namespace) -> int:
 
 
 def _plot_activations(args: argparse.Namespace) -> int:
-    from .plots import save_activations
+    from .plots import output_format, save_activations
 
+    output_format(args.output)
     save_activations(args.output)
     print(f"wrote {args.output}")
     return 0

@@ -174,6 +174,8 @@ def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
     even after a power cut. The file gets the permissions the user's umask
     gives new files. A failure to write raises DataError naming ``path``.
     """
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise DataError(f"{path}: there already, and not a regular file: nothing is written over it")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_path(path.parent, path.name)
     try:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .download import save_atomically
 from .errors import XpnetError
 
 PathLike = str | os.PathLike[str]
@@ -36,9 +38,35 @@ def _show_digit(axes: Any, image: np.ndarray) -> None:
     axes.set_yticks([])
 
 
+def output_format(path: PathLike) -> str:
+    """The format of the picture ``path`` names: its suffix, if matplotlib writes it, else PNG when it has none.
+
+    Raises XpnetError for a suffix that matplotlib does not write (naming
+    those it does), a path that is there but not a regular file (``/dev/full``)
+    and a missing folder: checked before any work, so none is wasted.
+    """
+    _pyplot()
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    if suffix and suffix not in formats:
+        raise XpnetError(f"{path}: matplotlib does not write {suffix!r} pictures; it writes "
+                         f"{', '.join(sorted(formats))}")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise XpnetError(f"{path}: there already, and not a regular file; pictures are written to files")
+    if not Path(path).resolve().parent.is_dir():
+        raise XpnetError(f"{path}: no folder {Path(path).parent} to write it in")
+    return suffix or "png"
+
+
 def _save(figure: Any, path: PathLike) -> None:
-    figure.savefig(path)
-    _pyplot().close(figure)
+    """Write ``figure`` to exactly ``path`` (PNG unless its suffix names another format), whole or not at all."""
+    fmt = output_format(path)
+    try:
+        save_atomically(Path(path), lambda temporary: figure.savefig(temporary, format=fmt))
+    finally:
+        _pyplot().close(figure)
 
 
 def save_digit(image: np.ndarray, label: int, path: PathLike) -> None:
@@ -70,7 +98,11 @@ def save_grid(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, pat
 
 
 def save_confusion(labels: np.ndarray, predicted: np.ndarray, path: PathLike) -> None:
-    """The 10x10 confusion matrix (rows: true digit, columns: predicted) with its counts."""
+    """The 10x10 confusion matrix (rows: true digit, columns: predicted) with its counts; classes 0..9 only."""
+    for name, values in (("labels", labels), ("predictions", predicted)):
+        if values.size and not 0 <= int(values.min()) <= int(values.max()) <= 9:
+            raise ValueError(f"{name} run from {int(values.min())} to {int(values.max())}: a confusion matrix of "
+                             "MNIST's classes needs 0..9")
     matrix = np.bincount(labels.astype(np.int64) * 10 + predicted.astype(np.int64), minlength=100).reshape(10, 10)
     figure, axes = _pyplot().subplots(figsize=(6.4, 5.6), dpi=100)
     shown = axes.imshow(np.log1p(matrix), cmap="Blues")
@@ -87,7 +119,9 @@ def save_confusion(labels: np.ndarray, predicted: np.ndarray, path: PathLike) ->
 
 
 def save_probabilities(image: np.ndarray, label: int, probabilities: np.ndarray, path: PathLike) -> None:
-    """A digit beside the bar chart of the network's softmax output for it."""
+    """A digit beside the bar chart of the network's softmax output for it (10 classes)."""
+    if probabilities.shape != (10,):
+        raise ValueError(f"the network gives {probabilities.shape[-1]} outputs: the bars are MNIST's 10 classes")
     figure, (left, right) = _pyplot().subplots(1, 2, figsize=(7, 3), dpi=100, width_ratios=(1, 1.6))
     _show_digit(left, image)
     left.set_title(f"label {label}")
