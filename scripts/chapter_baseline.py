@@ -6,24 +6,38 @@ float32 before inference, then the chapter's batch-100 loop (``xpnet.bench.chapt
 """
 
 import argparse
+import sys
 
 import numpy as np
 
 import xpnet
 from xpnet.bench import chapter_accuracy
 from xpnet.datasets.mnist import load_split, normalized
+from xpnet.files import check_image_files
 
-if __name__ == "__main__":
+
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", help="directory holding the MNIST test .gz files")
     parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's)")
     parser.add_argument("--images", metavar="NPY", help="uint8 images .npy instead of the test set")
     parser.add_argument("--labels", metavar="NPY", help="the labels .npy that goes with --images")
     args = parser.parse_args()
-    if args.images:
-        images = np.load(args.images, allow_pickle=False)
-        x, t = normalized(images.reshape(images.shape[0], -1)), np.load(args.labels, allow_pickle=False)
-        del images  # the chapter keeps only the float32 copy
-    else:
-        x, t = load_split("test", normalize=True, data_dir=args.data_dir)
-    print(f"Accuracy:{chapter_accuracy(xpnet.load_weights(args.weights), x, t)}")
+    try:
+        weights = xpnet.load_weights(args.weights)
+        if args.images:
+            check_image_files(args.images, args.labels)
+            images = np.load(args.images, allow_pickle=False)
+            x, t = normalized(images.reshape(images.shape[0], -1)), np.load(args.labels, allow_pickle=False)
+            del images  # the chapter keeps only the float32 copy
+        else:
+            x, t = load_split("test", normalize=True, data_dir=args.data_dir)
+        print(f"Accuracy:{chapter_accuracy(weights, x, t)}")
+    except (xpnet.XpnetError, ValueError, TypeError) as err:  # the same one line as the xpnet command
+        print(f"chapter_baseline.py: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

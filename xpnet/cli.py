@@ -197,6 +197,7 @@ def _add_data_args(parser: argparse.ArgumentParser) -> None:
 
 def _infer(args: argparse.Namespace) -> int:
     from .backend import get_backend, use_dask_scheduler
+    from .files import check_image_files
     from .network import accuracy
     from .weights import load_weights
 
@@ -212,7 +213,7 @@ def _infer(args: argparse.Namespace) -> int:
         use_dask_scheduler(args.scheduler)
     weights = load_weights(args.weights)
     if args.images:
-        _check_npy_input(args.images, args.labels)
+        check_image_files(args.images, args.labels)
     else:
         images, labels = _test_set(args)
     start = time.perf_counter()  # from host data (or the .npy files) to the accuracy on the host
@@ -243,22 +244,6 @@ def _infer(args: argparse.Namespace) -> int:
     }
     _report(result, args.json)
     return 0
-
-
-def _check_npy_input(images: str, labels: str) -> None:
-    """--images must hold uint8 pixels (n, 784) or (n, 28, 28), --labels (n,) or (n, 10) for the same n >= 1."""
-    from .files import check_npy
-
-    image_shape, image_dtype = check_npy(images)
-    label_shape, _ = check_npy(labels)
-    if len(image_shape) not in (2, 3) or image_dtype != "uint8":
-        raise XpnetError(f"{images}: holds a {image_shape} {image_dtype} array; expected uint8 pixels (n, 784) or "
-                         "(n, 28, 28)")
-    if image_shape[0] == 0:
-        raise XpnetError(f"{images}: holds no images")
-    if len(label_shape) not in (1, 2) or label_shape[0] != image_shape[0]:
-        raise XpnetError(f"{labels}: holds a {label_shape} array; expected ({image_shape[0]},) labels or "
-                         f"({image_shape[0]}, 10) one-hot rows, one per image")
 
 
 def _train(args: argparse.Namespace) -> int:

@@ -78,9 +78,9 @@ def read_capped(path: str | os.PathLike[str], cap: int, what: str) -> bytes:
         size = os.fstat(file.fileno()).st_size
         if size > cap:
             raise DataError(f"{path}: {size:,} bytes, more than the {cap // MiB} MiB that {what} may hold")
-        data = file.read(cap + 1)
-    if len(data) > cap:  # it grew while being read
-        raise DataError(f"{path}: more than the {cap // MiB} MiB that {what} may hold")
+        data = file.read(size + 1)  # read(n) reserves n bytes up front: ask for what is there
+    if len(data) != size:
+        raise DataError(f"{path}: changed while being read")
     return data
 
 
@@ -125,3 +125,17 @@ def check_npy(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]:
         size = os.fstat(file.fileno()).st_size
         shape, dtype, _ = npy_layout(file, size, size)
     return shape, dtype
+
+
+def check_image_files(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> None:
+    """``images`` must hold uint8 pixels (n, 784) or (n, 28, 28), ``labels`` (n,) or (n, 10), for one n >= 1."""
+    image_shape, image_dtype = check_npy(images)
+    label_shape, _ = check_npy(labels)
+    if len(image_shape) not in (2, 3) or image_dtype != np.uint8:
+        raise DataError(f"{images}: holds a {image_shape} {image_dtype} array; expected uint8 pixels (n, 784) or "
+                        "(n, 28, 28)")
+    if image_shape[0] == 0:
+        raise DataError(f"{images}: holds no images")
+    if len(label_shape) not in (1, 2) or label_shape[0] != image_shape[0]:
+        raise DataError(f"{labels}: holds a {label_shape} array; expected ({image_shape[0]},) labels or "
+                        f"({image_shape[0]}, 10) one-hot rows, one per image")

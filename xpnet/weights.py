@@ -8,6 +8,7 @@ import math
 import operator
 import os
 import pickle
+import pickletools
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,9 +112,11 @@ def _read_weights(path: Path, data: bytes | None = None) -> dict[str, np.ndarray
             network = _read_npz(data)
         else:
             try:
+                for _ in pickletools.genops(data):  # every length field checked against the bytes there
+                    pass
                 network = _ArraysOnlyUnpickler(io.BytesIO(data), len(data)).load()
-            except pickle.UnpicklingError as err:
-                raise DataError(f"not a weights file ({err})") from None
+            except (pickle.UnpicklingError, ValueError) as err:
+                raise DataError(f"not a weights file ({' '.join(str(err).split())})") from None
         if not isinstance(network, dict) or not all(isinstance(v, np.ndarray) for v in network.values()):
             raise DataError(f"expected a dict of NumPy arrays, got {type(network).__name__}")
         if not all(isinstance(key, str) for key in network):

@@ -1,0 +1,594 @@
+"""A hostile-input corpus, generated here: every bad file, argument and server answer ends in one clear line.
+
+Each command case asserts exit status 2, exactly the promised lines on
+stderr (one ``xpnet CMD: error: ...`` line, or argparse's usage line and its
+error line), no traceback, a whole-process peak RSS under ``BUDGET_MIB``
+(read from the child's own VmHWM) and what is left on disk afterwards.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import pickletools
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import time
+import tracemalloc
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import xpnet
+import xpnet.datasets.mnist
+import xpnet.download
+import xpnet.weights
+from xpnet.datasets.mnist import load_array
+
+from conftest import ROOT
+from mirror import Mirror
+
+# The interpreter with NumPy and matplotlib peaks at about 120 MiB, with PyTorch at about 220 MiB; the legitimate
+# data (MNIST's test set, the book's weights) add tens. Every bomb below would take gigabytes if anything
+# allocated what it declares.
+BUDGET_MIB = 320
+IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
+
+HARNESS = """
+import os, sys
+from xpnet.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as stop:
+    status = stop.code
+with open(os.environ["XPNET_TEST_HWM"], "w") as out:
+    out.write([line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM")][0])
+sys.exit(status)
+"""
+
+
+def xpnet_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, limit_file_bytes: int | None = None,
+              timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``xpnet ARGS`` as a user would; returns the result and the process's peak RSS in MiB."""
+    hwm = tmp_path / "hwm.txt"
+
+    def limits() -> None:
+        if limit_file_bytes is not None:  # a disk that fills up: writes past this fail with EFBIG
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
+
+    result = subprocess.run(
+        [sys.executable, "-c", HARNESS, *args], capture_output=True, text=True, cwd=ROOT, check=False, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "XPNET_TEST_HWM": str(hwm), **(env or {})}, preexec_fn=limits,
+    )
+    return result, int(hwm.read_text()) / 1024
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], peak_mib: float, command: str, *parts: str) -> str:
+    """Exit 2, nothing on stdout, one error line on stderr holding each of ``parts``, memory in budget."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"xpnet {command}: error: "), result.stderr
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+    assert peak_mib < BUDGET_MIB, f"peak RSS {peak_mib:.0f} MiB"
+    return lines[0]
+
+
+def assert_argparse(result: subprocess.CompletedProcess[str], command: str, message: str) -> None:
+    """argparse's convention, as the README states it: its usage line(s), then one error line."""
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    usage, error = result.stderr.split(f"\nxpnet {command}: error: ")
+    assert usage.startswith(f"usage: xpnet {command}")
+    assert error.count("\n") == 1 and message in error, error
+
+
+@pytest.fixture
+def data(mnist_dir: Path, weights_path: Path) -> list[str]:
+    return ["--data-dir", str(mnist_dir), "--weights", str(weights_path)]
+
+
+# --- weights files -------------------------------------------------------------------------------------------
+
+
+def npz_bytes(arrays: dict[str, np.ndarray], compressed: bool = False) -> bytes:
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def flip(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
+
+
+def encrypted(data: bytes) -> bytes:
+    """The zip with every member flagged as encrypted (bit 0 of the flags, local and central headers)."""
+    out = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = 0
+        while (start := out.find(signature, start)) != -1:
+            out[start + offset] |= 1
+            start += 4
+    return bytes(out)
+
+
+def huge_reconstruct_pickle() -> bytes:
+    """95 bytes or so that ask NumPy's array reconstruction for 1 GiB: (2**27,) float64."""
+    return (
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+        + pickle.dumps((2**27,), protocol=2)[2:-1]
+        + b"C\x01d\x87R."
+    )
+
+
+def weights_cases(weights: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str]]:
+    plain = npz_bytes(weights)
+    packed = npz_bytes(weights, compressed=True)
+    return {
+        "truncated npz": (plain[: len(plain) // 2], "bad.npz: "),
+        "bad CRC": (flip(plain, len(plain) // 2), "bad.npz: BadZipFile"),
+        "corrupt deflate": (flip(packed, len(packed) // 3), "bad.npz: "),
+        "encrypted member": (encrypted(plain), "bad.npz: "),
+        "non-string keys": (pickle.dumps({1: weights["W1"]}), "has a key 1"),
+        "opcode on the wrong object": (b"\x80\x02K\x01}b.", "bad.npz: "),
+        "huge length field": (b"\x80\x04\x8e" + struct.pack("<Q", 2**60) + b"xx.", "bad.npz: "),
+        "pickle declaring 1 GiB": (huge_reconstruct_pickle(), "declares an array of 1,073,741,824 bytes"),
+        "object array": (pickle.dumps({"W1": np.array([None])}), "holds a object array"),
+        "list, not dict": (pickle.dumps([weights["W1"]]), "expected a dict of NumPy arrays, got list"),
+        "not a pickle": (b"<html>404</html>", "bad.npz: not a weights file"),
+        "empty": (b"", "bad.npz: not a weights file"),
+    }
+
+
+@pytest.mark.parametrize("case", list(weights_cases({"W1": np.zeros((2, 2), np.float32)})))
+def test_bad_weights_files(tmp_path: Path, mnist_dir: Path, sample_weights, case: str) -> None:
+    content, message = weights_cases(sample_weights)[case]
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    result, peak = xpnet_cli(tmp_path, "infer", "--data-dir", str(mnist_dir), "--weights", str(bad))
+    assert_one_line(result, peak, "infer", str(bad), message)
+    assert bad.read_bytes() == content
+
+
+def zip_bomb(tmp_path: Path) -> Path:
+    """A 300 KiB .npz whose member unpacks to 300 MiB: an honest header, a declared size beyond the cap."""
+    member = np.lib.format.header_data_from_array_1_0(np.zeros(1))
+    header = io.BytesIO()
+    member["shape"] = ((300 << 20) // 8,)
+    np.lib.format.write_array_header_1_0(header, member)
+    path = tmp_path / "bomb.npz"
+    with (zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+          archive.open("W1.npy", "w", force_zip64=True) as out):
+        out.write(header.getvalue())
+        block = bytes(1 << 20)
+        for _ in range(300):
+            out.write(block)
+    return path
+
+
+def lying_member(tmp_path: Path) -> Path:
+    """An .npz whose member declares 1,000 floats but whose deflate stream unpacks to 64 MiB."""
+    honest = io.BytesIO()
+    np.save(honest, np.zeros(1000))
+    header_and_data = honest.getvalue()
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("W1.npy", header_and_data + bytes(64 << 20))
+    content = bytearray(path.read_bytes())
+    declared = struct.pack("<I", len(header_and_data))
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # the uncompressed size fields
+        at = content.find(signature)
+        content[at + offset : at + offset + 4] = declared
+    path.write_bytes(bytes(content))
+    return path
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (zip_bomb, "unpack to 314,572,928 bytes, more than the 256 MiB cap"),
+    (lying_member, "BadZipFile"),
+])
+def test_zip_bombs(tmp_path: Path, mnist_dir: Path, make, message: str) -> None:
+    bomb = make(tmp_path)
+    assert bomb.stat().st_size < 1 << 20
+    started = time.monotonic()
+    result, peak = xpnet_cli(tmp_path, "infer", "--data-dir", str(mnist_dir), "--weights", str(bomb))
+    assert_one_line(result, peak, "infer", str(bomb), message)
+    assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "oversized"])
+def test_weights_that_are_not_plain_files(tmp_path: Path, mnist_dir: Path, kind: str) -> None:
+    path = tmp_path / "w.pkl"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        with open(path, "wb") as sparse:  # 300 MiB on paper, nothing on disk
+            sparse.truncate(300 << 20)
+    result, peak = xpnet_cli(tmp_path, "infer", "--data-dir", str(mnist_dir), "--weights", str(path), timeout=60)
+    expected = "more than the 256 MiB that a weights file may hold" if kind == "oversized" else "not a regular file"
+    assert_one_line(result, peak, "infer", str(path), expected)
+
+
+# --- IDX files in a data directory ---------------------------------------------------------------------------
+
+
+def idx(magic: int, dims: tuple[int, ...], payload: bytes) -> bytes:
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + payload
+
+
+def gzip_bomb(count: int, zeros: int) -> bytes:
+    """A gzip file whose header declares ``count`` images and whose stream unpacks to ``zeros`` more bytes."""
+    stream = io.BytesIO()
+    with gzip.GzipFile(fileobj=stream, mode="wb", compresslevel=1) as out:
+        out.write(idx(0x803, (count, 28, 28), b""))
+        block = bytes(1 << 20)
+        for _ in range(zeros >> 20):
+            out.write(block)
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: gzip_bomb(2**31, 256 << 20), "header declares 2147483648 images, not the file's 10000"),
+    (lambda: gzip_bomb(10_000, 256 << 20), "or more"),
+    (lambda: gzip.compress(idx(0x803, (0, 28, 28), b"")), "header declares 0 images, not the file's 10000"),
+])
+def test_bad_idx_files_in_a_data_dir(tmp_path: Path, mnist_dir: Path, weights_path: Path, make,
+                                     message: str) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / IMAGES).write_bytes(make())
+    (data_dir / LABELS).write_bytes((mnist_dir / LABELS).read_bytes())
+    started = time.monotonic()
+    result, peak = xpnet_cli(tmp_path, "infer", "--data-dir", str(data_dir), "--weights", str(weights_path))
+    assert_one_line(result, peak, "infer", str(data_dir / IMAGES), message)
+    assert time.monotonic() - started < 30
+
+
+def test_a_fifo_in_the_data_dir(tmp_path: Path, mnist_dir: Path, weights_path: Path) -> None:
+    os.mkfifo(tmp_path / IMAGES)
+    result, peak = xpnet_cli(tmp_path, "infer", "--data-dir", str(tmp_path), "--weights", str(weights_path),
+                             timeout=60)
+    assert_one_line(result, peak, "infer", str(tmp_path / IMAGES), "not a regular file")
+
+
+# --- downloads and the cache ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mirror(mnist_dir: Path, weights_path: Path) -> Iterator[Mirror]:
+    files = {name: (mnist_dir / name).read_bytes() for name in (IMAGES, LABELS)}
+    files["sample_weight.pkl"] = weights_path.read_bytes()
+    server = Mirror(files)
+    yield server
+    server.close()
+
+
+def through_mirrors(*urls: str, setup: str = "") -> str:
+    """Python that points xpnet's MNIST mirrors (and the weights URL) at ``urls`` before running the CLI."""
+    return (f"import xpnet.datasets.mnist as m, xpnet.weights as w, xpnet.download as d; m.MIRRORS = {urls!r}; "
+            f"w.SAMPLE_WEIGHT_URL = {urls[-1]!r} + 'sample_weight.pkl'; d.TIMEOUT_S = 2.0; {setup}\n" + HARNESS)
+
+
+def cli_with_mirrors(tmp_path: Path, code: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    hwm = tmp_path / "hwm.txt"
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, check=False, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "XPNET_TEST_HWM": str(hwm), "XPNET_CACHE_DIR": str(tmp_path)},
+    )
+    return result, int(hwm.read_text()) / 1024
+
+
+def test_a_mirror_serving_zero_images_falls_back_to_the_next(tmp_path: Path, mirror: Mirror,
+                                                             weights_path: Path) -> None:
+    mirror.alternates[IMAGES] = gzip.compress(idx(0x803, (0, 28, 28), b""))
+    result, _ = cli_with_mirrors(tmp_path, through_mirrors(mirror("alt"), mirror("good")), "infer", "--weights",
+                                 str(weights_path))
+    assert result.returncode == 0, result.stderr
+    assert "Accuracy:0.9352" in result.stdout
+    assert mirror.hits[f"/alt/{IMAGES}"] == 1 and mirror.hits[f"/good/{IMAGES}"] == 1
+
+
+@pytest.mark.parametrize(("behaviour", "fault"), [
+    ("endless", "the server sent more than"),
+    ("encoded-bomb", "the server sent more than"),
+    ("alt", "header declares 0 images"),
+])
+def test_every_mirror_failing_on_hostile_answers(tmp_path: Path, mirror: Mirror, weights_path: Path,
+                                                 behaviour: str, fault: str) -> None:
+    mirror.alternates[IMAGES] = gzip.compress(idx(0x803, (0, 28, 28), b""))
+    started = time.monotonic()
+    result, peak = cli_with_mirrors(tmp_path, through_mirrors(mirror(behaviour), mirror("404")), "infer",
+                                    "--weights", str(weights_path))
+    line = assert_one_line(result, peak, "infer", f"{mirror(behaviour)}{IMAGES}: {fault}",
+                           f"{mirror('404')}{IMAGES}: HTTP 404")
+    assert "Put t10k-images-idx3-ubyte.gz in a directory" in line
+    assert time.monotonic() - started < 60
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["hwm.txt"]
+
+
+def test_endless_weights_download_stops_at_its_cap(tmp_path: Path, mirror: Mirror, mnist_dir: Path) -> None:
+    result, peak = cli_with_mirrors(tmp_path, through_mirrors(mirror("endless")), "infer", "--data-dir",
+                                    str(mnist_dir))
+    assert_one_line(result, peak, "infer", "sample_weight.pkl: the server sent more than 363,706 bytes")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["hwm.txt"]
+
+
+def test_a_dripping_server_meets_the_deadline(tmp_path: Path, mirror: Mirror, mnist_dir: Path) -> None:
+    """One byte every 0.1 s never trips a 2 s read timeout; the whole download's deadline ends it."""
+    code = through_mirrors(mirror("drip"), setup="d.DEADLINE_S = 3.0")
+    started = time.monotonic()
+    result, peak = cli_with_mirrors(tmp_path, code, "infer", "--data-dir", str(mnist_dir))
+    assert_one_line(result, peak, "infer", "sample_weight.pkl: not complete within 3 s")
+    assert time.monotonic() - started < 15
+
+
+def write_npy_header(path: Path, shape: tuple[int, ...], dtype: str = "|u1") -> None:
+    with open(path, "wb") as out:
+        np.lib.format.write_array_header_1_0(out, {"descr": dtype, "fortran_order": False, "shape": shape})
+
+
+DAMAGE = {
+    "empty": lambda path: path.write_bytes(b""),
+    "header claiming 10^12 elements": lambda path: write_npy_header(path, (10**12,)),
+    "shape (0,)": lambda path: np.save(path, np.zeros(0, np.uint8)),
+    "wrong dtype": lambda path: np.save(path, np.zeros(10000, np.int64)),
+    "object array": lambda path: np.save(path, np.array([None] * 3), allow_pickle=True),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_cache_heals_itself(tmp_path: Path, mirror: Mirror, weights_path: Path, mnist_test,
+                                      damage: str) -> None:
+    code = through_mirrors(mirror("good"))
+    first, _ = cli_with_mirrors(tmp_path, code, "infer", "--weights", str(weights_path))
+    assert first.returncode == 0, first.stderr
+    cached = tmp_path / "mnist" / "t10k-labels-idx1-ubyte.npy"
+    DAMAGE[damage](cached)
+    healed, peak = cli_with_mirrors(tmp_path, code, "infer", "--weights", str(weights_path))
+    assert healed.returncode == 0, healed.stderr
+    assert "Accuracy:0.9352" in healed.stdout and peak < BUDGET_MIB
+    assert healed.stderr.startswith(f"warning: damaged cache file {cached}: ")
+    assert healed.stderr.count("\n") == 1 and "Traceback" not in healed.stderr
+    np.testing.assert_array_equal(np.load(cached), mnist_test[1])
+    again, _ = cli_with_mirrors(tmp_path, code, "infer", "--weights", str(weights_path))
+    assert again.stderr == ""  # reported once: the copy now in place is good
+
+
+def test_files_get_the_users_umask(tmp_path: Path, sample_weights) -> None:
+    old = os.umask(0o027)
+    try:
+        xpnet.save_weights(tmp_path / "w.npz", sample_weights)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o640
+
+
+def test_a_full_disk_names_the_file_and_leaves_nothing(tmp_path: Path, mnist_dir: Path) -> None:
+    saved = tmp_path / "out" / "w.npz"
+    saved.parent.mkdir()
+    result, _ = xpnet_cli(tmp_path, "train", "--train-on-test", "200", "--epochs", "1", "--data-dir",
+                          str(mnist_dir), "--save", str(saved), "--json", limit_file_bytes=100_000)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"xpnet train: error: {saved}: cannot write (File too large)"
+    assert list(saved.parent.iterdir()) == []
+
+
+# --- --images / --labels -------------------------------------------------------------------------------------
+
+
+def images_labels_cases(n: int = 20) -> dict[str, tuple[object, object, str, str]]:
+    """name -> (images, labels, the file named, the fault); arrays are saved to .npy, bytes written as they are."""
+    pixels = np.zeros((n, 784), np.uint8)
+    labels = np.zeros(n, np.uint8)
+    return {
+        "0-d images": (np.array(3, np.uint8), labels, "x", "holds a () uint8 array"),
+        "no images": (np.zeros((0, 784), np.uint8), np.zeros(0, np.uint8), "x", "holds no images"),
+        "an .npz": (npz_bytes({"x": pixels}), labels, "x", "x.npy: "),
+        "infinite pixels": (np.full((n, 784), np.inf), labels, "x", "expected uint8 pixels"),
+        "labels above 9": (pixels, np.full(n, 10, np.uint8), "x", "t holds 20 labels outside 0..9"),
+        "negative labels": (pixels, np.full(n, -1, np.int8), "x", "t holds 20 labels outside 0..9"),
+        "string labels": (pixels, np.array(["3"] * n), "x", "labels must be integers"),
+        "boolean labels": (pixels, np.ones(n, bool), "x", "labels must be integers"),
+        "one-hot of width 9": (pixels, np.eye(9)[labels], "x", "one-hot rows of width 9 but the network has 10"),
+        "labels (n, 1)": (pixels, labels[:, None], "x", "one-hot rows of width 1 but the network has 10"),
+        "too few labels": (pixels, labels[:5], "t", "expected (20,) labels"),
+    }
+
+
+@pytest.mark.parametrize("case", list(images_labels_cases()))
+def test_bad_images_and_labels(tmp_path: Path, weights_path: Path, case: str) -> None:
+    images, labels, named, fault = images_labels_cases()[case]
+    paths = {"x": tmp_path / "x.npy", "t": tmp_path / "t.npy"}
+    for path, content in zip(paths.values(), (images, labels), strict=True):
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            np.save(path, content)
+    result, peak = xpnet_cli(tmp_path, "infer", "--images", str(paths["x"]), "--labels", str(paths["t"]),
+                             "--weights", str(weights_path))
+    assert_one_line(result, peak, "infer", str(paths[named]), fault)
+
+
+def small_network_file(tmp_path: Path, outputs: int) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / f"net{outputs}.npz"
+    xpnet.save_weights(path, {"W1": rng.standard_normal((784, 5)), "b1": np.zeros(5),
+                              "W2": rng.standard_normal((5, outputs)), "b2": np.zeros(outputs)})
+    return path
+
+
+@pytest.mark.parametrize("figure", [["plot", "confusion"], ["plot", "probs"], ["show", "--grid", "4"]])
+def test_pictures_need_ten_outputs(tmp_path: Path, mnist_dir: Path, figure: list[str]) -> None:
+    weights = small_network_file(tmp_path, 12)
+    out = tmp_path / "p.png"
+    result, peak = xpnet_cli(tmp_path, *figure, "--data-dir", str(mnist_dir), "--weights", str(weights), "-o",
+                             str(out))
+    assert_one_line(result, peak, figure[0], "a network from 784 inputs to 12 outputs", "10 classes")
+    assert not out.exists()
+
+
+# --- arguments -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "command", "message"), [
+    (["show", "-o", "digit.jpg2"], "show", "digit.jpg2: matplotlib does not write 'jpg2' pictures; it writes"),
+    (["show", "-o", "/dev/full"], "show", "/dev/full: there already, and not a regular file"),
+    (["plot", "activations", "-o", "/nonexistent/a.png"], "plot", "no folder /nonexistent"),
+    (["infer", "--backend", "torch", "--device", "meta"], "infer", "torch runs here on 'cpu' or 'cuda[:N]'"),
+    (["infer", "--backend", "torch", "--device", "mps"], "infer", "torch runs here on 'cpu' or 'cuda[:N]'"),
+    (["infer", "--backend", "dask", "--scheduler", "tcp://[:::1"], "infer", "cannot reach the dask scheduler"),
+    (["infer", "--backend", "dask", "--batch-size", "20"], "infer", "with dask it is the chunk size, at least 1,000"),
+    (["train", "--sizes", "784,60000,60000,10"], "train", "more than the 50,000,000 this command trains"),
+    (["train", "--sizes", "784,100000,10"], "train", "each from 1 to 65,536"),
+])
+def test_arguments_out_of_range_get_one_line(tmp_path: Path, data: list[str], args: list[str], command: str,
+                                             message: str) -> None:
+    if "torch" in args:
+        pytest.importorskip("torch", reason="optional backend torch not installed: pip install 'xpnet[torch]'")
+    if "dask" in args:
+        pytest.importorskip("distributed", reason="optional backend dask not installed: pip install 'xpnet[dask]'")
+    extra = data if command != "train" else data[:2]
+    result, peak = xpnet_cli(tmp_path, *args, *([] if args[:2] == ["plot", "activations"] else extra))
+    assert_one_line(result, peak, command, message)
+    assert not Path("/dev/full.png").exists() and not (ROOT / "digit.jpg2").exists()
+
+
+@pytest.mark.parametrize(("args", "command", "message"), [
+    (["infer", "--workers", "1000000"], "infer", "argument --workers: expected an integer from 1 to 256"),
+    (["infer", "--batch-size", str(2**70)], "infer", "argument --batch-size: expected an integer from 1 to"),
+    (["show", "--grid", "100000"], "show", "argument --grid: expected an integer from 1 to 400"),
+    (["bench", "--tile", "1000000"], "bench", "argument --tile: expected an integer from 1 to 100"),
+    (["train", "--seed", "-1"], "train", "argument --seed: expected an integer from 0 to 2**63 - 1"),
+    (["train", "--lr", "nan"], "train", "argument --lr: expected a finite positive number, got 'nan'"),
+    (["train", "--lr", "-0.1"], "train", "argument --lr: expected a finite positive number"),
+])
+def test_arguments_argparse_refuses(tmp_path: Path, args: list[str], command: str, message: str) -> None:
+    result, peak = xpnet_cli(tmp_path, *args)
+    assert_argparse(result, command, message)
+    assert peak < BUDGET_MIB
+
+
+def test_an_output_without_a_suffix_is_written_as_named(tmp_path: Path, data: list[str]) -> None:
+    out = tmp_path / "digit"
+    result, _ = xpnet_cli(tmp_path, "show", "-o", str(out), *data)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"wrote {out}: ")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and list(tmp_path.glob("digit*")) == [out]
+
+
+def test_library_arguments() -> None:
+    with pytest.raises(xpnet.BackendError, match="a backend is named by a string"):
+        xpnet.get_backend(None)  # type: ignore[arg-type]
+
+
+def test_chapter_baseline_gives_one_line(tmp_path: Path, mnist_dir: Path, weights_path: Path) -> None:
+    np.save(tmp_path / "x.npy", np.zeros((0, 784), np.uint8))
+    (tmp_path / IMAGES).write_bytes(b"<html>gone</html>")
+    for args, message in (
+        (["--data-dir", str(tmp_path), "--weights", str(weights_path)], f"{tmp_path / IMAGES}: not gzip data"),
+        (["--images", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "x.npy"), "--weights", str(weights_path)],
+         "holds no images"),
+        (["--data-dir", str(mnist_dir), "--weights", "/dev/zero"], "/dev/zero: not a regular file"),
+        (["--images", str(tmp_path / "none.npy"), "--labels", str(tmp_path / "x.npy"), "--weights",
+          str(weights_path)], "none.npy: cannot read (No such file or directory)"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "scripts/chapter_baseline.py", *args], capture_output=True, text=True, cwd=ROOT,
+            check=False, timeout=120, env={**os.environ, "XPNET_CACHE_DIR": str(tmp_path / "cache")},
+        )
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith("chapter_baseline.py: error: ")
+        assert message in result.stderr
+
+
+# --- fuzzing the readers of outside bytes --------------------------------------------------------------------
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                         HealthCheck.too_slow])
+
+
+def mutated(data: bytes, edits: list[tuple[int, int]], cut: int | None) -> bytes:
+    out = bytearray(data)
+    for at, value in edits:
+        out[at % len(out)] = value
+    return bytes(out[:cut] if cut is not None else out)
+
+
+def reads_safely(path: Path, read) -> None:
+    """``read(path)`` returns or raises DataError naming the file, with at most 16 MiB traced meanwhile."""
+    tracemalloc.start()
+    try:
+        read(path)
+    except xpnet.DataError as err:
+        assert str(path) in str(err)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / 2**20:.1f} MiB traced"
+
+
+EDITS = st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=8)
+
+
+@FUZZ
+@given(form=st.sampled_from(["pkl", "npz", "npz-compressed"]), edits=EDITS, cut=st.none() | st.integers(0, 5000))
+def test_fuzz_the_weights_loader(tmp_path: Path, sample_weights, form: str, edits, cut) -> None:
+    small = {key: value[:3] if value.ndim == 1 else value[:4, :3] for key, value in sample_weights.items()}
+    small = {"W1": small["W1"], "b1": small["b1"][:3]}
+    original = pickle.dumps(small, protocol=2) if form == "pkl" else npz_bytes(small, form.endswith("compressed"))
+    path = tmp_path / f"fuzz.{form[:3]}"
+    path.write_bytes(mutated(original, edits, cut))
+    reads_safely(path, xpnet.load_weights)
+
+
+@FUZZ
+@given(opcodes=st.lists(st.sampled_from([op for op in pickletools.opcodes if op.proto <= 4]), max_size=12),
+       args=st.lists(st.integers(0, 2**63), max_size=12))
+def test_fuzz_pickle_opcodes(tmp_path: Path, opcodes, args) -> None:
+    """Random opcode sequences with random (often huge) length fields: DataError, memory bounded."""
+    body = bytearray(b"\x80\x04")
+    for op, number in zip(opcodes, args + [0] * len(opcodes), strict=False):
+        body += op.code.encode("latin-1")
+        body += struct.pack("<Q", number)[: {1: 1, 2: 2, 4: 4, 8: 8}.get(getattr(op.arg, "n", 8), 8)]
+    path = tmp_path / "ops.pkl"
+    path.write_bytes(bytes(body) + b".")
+    reads_safely(path, xpnet.load_weights)
+
+
+@FUZZ
+@given(edits=EDITS, cut=st.none() | st.integers(0, 200))
+def test_fuzz_the_cache_reader(tmp_path: Path, edits, cut) -> None:
+    from xpnet.datasets.mnist import _read_cached
+
+    labels = np.arange(10000, dtype=np.uint8) % 10
+    path = tmp_path / "t10k-labels-idx1-ubyte.npy"
+    np.save(path, labels)
+    path.write_bytes(mutated(path.read_bytes(), edits, cut))
+    reads_safely(path, lambda p: _read_cached(p, LABELS, "labels"))
+
+
+def test_abandoned_downloads_leave_nothing(isolated_cache: Path, mirror: Mirror,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the deadline, the download thread is abandoned: its file is gone and it writes no more."""
+    monkeypatch.setattr(xpnet.download, "DEADLINE_S", 0.5)
+    monkeypatch.setattr(xpnet.datasets.mnist, "MIRRORS", (mirror("drip"),))
+    with pytest.raises(xpnet.DataError, match=r"not complete within 0\.5 s"):
+        load_array("test", "labels")
+    time.sleep(0.5)  # the abandoned thread's next byte is refused, and nothing recreates the file
+    assert [p for p in isolated_cache.rglob("*") if p.is_file()] == []
