@@ -25,7 +25,8 @@ def test_neuralnet_mnist_prints_the_books_accuracy(mnist_dir: Path, weights_path
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "Accuracy:0.9352" in lines
-    assert f"10000 images on numpy (cpu), batch 500 x {len(os.sched_getaffinity(0))} worker(s):" in result.stdout
+    workers = len(os.sched_getaffinity(0))
+    assert f"10000 images, mlp in float32, on numpy (cpu), batch 500 x {workers} worker(s):" in result.stdout
     assert "images/s" in result.stdout
 
 

@@ -27,7 +27,7 @@ IMAGES, LABELS = "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"
 @pytest.fixture
 def mirror(mnist_dir: Path, weights_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
     files = {name: (mnist_dir / name).read_bytes() for name in (IMAGES, LABELS)}
-    files["sample_weight.pkl"] = weights_path.read_bytes()
+    files["ch03/sample_weight.pkl"] = weights_path.read_bytes()
     server = Mirror(files)
     monkeypatch.setattr(xpnet.download, "TIMEOUT_S", 0.5)
     yield server
@@ -131,12 +131,13 @@ def test_two_processes_share_an_empty_cache(mirror: Mirror, isolated_cache: Path
 
 
 def test_book_weights_download_and_check(mirror: Mirror, monkeypatch, isolated_cache: Path, sample_weights) -> None:
-    monkeypatch.setattr(xpnet.weights, "SAMPLE_WEIGHT_URL", mirror("good") + "sample_weight.pkl")
+    monkeypatch.setattr(xpnet.weights, "BOOK_RAW", mirror("good"))
     np.testing.assert_array_equal(xpnet.load_weights()["W2"], sample_weights["W2"])
     assert cache_files(isolated_cache) == ["sample_weight.pkl"]
-    monkeypatch.setattr(xpnet.weights, "SAMPLE_WEIGHT_URL", mirror("html") + "sample_weight.pkl")
-    (isolated_cache / "sample_weight.pkl").unlink()
-    with pytest.raises(xpnet.DataError, match=r"SHA-256 [0-9a-f]{64} is not the book's sample_weight\.pkl"):
+    assert mirror.hits == {"/good/ch03/sample_weight.pkl": 1}
+    monkeypatch.setattr(xpnet.weights, "BOOK_RAW", mirror("html"))
+    (isolated_cache / "book" / "ch03" / "sample_weight.pkl").unlink()
+    with pytest.raises(xpnet.DataError, match=r"SHA-256 [0-9a-f]{64} is not the book's ch03/sample_weight\.pkl"):
         xpnet.load_weights()
     assert cache_files(isolated_cache) == []
 

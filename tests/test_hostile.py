@@ -273,7 +273,7 @@ def test_a_fifo_in_the_data_dir(tmp_path: Path, mnist_dir: Path, weights_path: P
 @pytest.fixture
 def mirror(mnist_dir: Path, weights_path: Path) -> Iterator[Mirror]:
     files = {name: (mnist_dir / name).read_bytes() for name in (IMAGES, LABELS)}
-    files["sample_weight.pkl"] = weights_path.read_bytes()
+    files["ch03/sample_weight.pkl"] = weights_path.read_bytes()
     server = Mirror(files)
     yield server
     server.close()
@@ -282,7 +282,7 @@ def mirror(mnist_dir: Path, weights_path: Path) -> Iterator[Mirror]:
 def through_mirrors(*urls: str, setup: str = "") -> str:
     """Python that points xpnet's MNIST mirrors (and the weights URL) at ``urls`` before running the CLI."""
     return (f"import xpnet.datasets.mnist as m, xpnet.weights as w, xpnet.download as d; m.MIRRORS = {urls!r}; "
-            f"w.SAMPLE_WEIGHT_URL = {urls[-1]!r} + 'sample_weight.pkl'; d.TIMEOUT_S = 2.0; {setup}\n" + HARNESS)
+            f"w.BOOK_RAW = {urls[-1]!r}; d.TIMEOUT_S = 2.0; {setup}\n" + HARNESS)
 
 
 def cli_with_mirrors(tmp_path: Path, code: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:

@@ -200,22 +200,33 @@ def test_each_optimizer_learns(name: str, mnist_test) -> None:
     assert before < 0.2 and history[-1]["test_accuracy"] > 0.6
 
 
-def test_trained_weights_run_through_infer(tmp_path: Path, mnist_dir: Path) -> None:
-    saved = tmp_path / "trained.npz"
+def train_and_score(tmp_path: Path, mnist_dir: Path, model: str) -> dict[str, float]:
+    """``xpnet train --model MODEL --train-on-test 8000 --epochs 2``, then ``xpnet infer`` on what it saved."""
+    saved = tmp_path / f"{model}.npz"
     trained = subprocess.run(
-        [sys.executable, "scripts/train_neuralnet.py", "--train-on-test", "8000", "--epochs", "2", "--json",
-         "--data-dir", str(mnist_dir), "--save", str(saved)],
+        [sys.executable, "scripts/train_neuralnet.py", "--model", model, "--train-on-test", "8000", "--epochs", "2",
+         "--json", "--data-dir", str(mnist_dir), "--save", str(saved)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert trained.returncode == 0, trained.stderr
     last = json.loads(trained.stdout.splitlines()[-1])
-    assert last["epoch"] == 2 and last["test_accuracy"] >= 0.9
-    assert f"xpnet infer --weights {saved}" in trained.stderr
+    assert last["epoch"] == 2
+    assert f"xpnet infer --model {model} --weights {saved}" in trained.stderr
     scored = subprocess.run(
-        [sys.executable, "-m", "xpnet", "infer", "--weights", str(saved), "--data-dir", str(mnist_dir), "--json"],
+        [sys.executable, "-m", "xpnet", "infer", "--model", model, "--weights", str(saved), "--data-dir",
+         str(mnist_dir), "--json"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert scored.returncode == 0, scored.stderr
     # infer scores all 10,000 test images: the 8,000 trained on and the 2,000 held out
     expected = round(last["train_accuracy"] * 8000) + round(last["test_accuracy"] * 2000)
     assert json.loads(scored.stdout)["correct"] == expected
+    return last
+
+
+def test_simple_convnet_beats_chapter_3_on_the_same_split(tmp_path: Path, mnist_dir: Path) -> None:
+    """Trained the same way (Adam, batch 100, seed 0, 2 epochs), weights round-tripped through infer."""
+    mlp = train_and_score(tmp_path, mnist_dir, "mlp")
+    convnet = train_and_score(tmp_path, mnist_dir, "simple_convnet")
+    assert mlp["test_accuracy"] >= 0.9
+    assert convnet["test_accuracy"] > mlp["test_accuracy"]

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.datasets.mnist import normalized
-
-from .backend import Backend, array_namespace, to_numpy
+from .backend import Backend, array_namespace, get_backend, to_numpy
+from .datasets.mnist import normalized
+from .models import Model
 from .network import accuracy
 
 Array = Any
@@ -75,48 +75,209 @@ def torch_accuracy(network: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
         return correct.item() / len(inputs)
 
 
+CONVNET_IMAGES = 1000  # a ConvNet pass over this many test images per --tile (the book's code takes 4 s)
+
+
 def run(
+    model: Model,
     backend: Backend,
-    weights: dict[str, np.ndarray],
     images: np.ndarray,
     labels: np.ndarray,
     *,
-    tile: int = 10,
+    weights: str | None = None,
+    dtype: str | None = None,
+    tile: int | None = None,
     repeats: int = 5,
     with_torch: bool = True,
     sweep: bool = False,
 ) -> dict[str, Any]:
-    """Check every method on the untiled set, then time them on ``tile`` copies of it.
+    """Time every method side by side on the same weights and images, interleaved; the median counts.
 
-    ``images``: (n, 784) uint8; ``labels``: (n,). Returns a dict with the
-    accuracies, each method's median seconds and images/s, and (with
-    ``sweep``) xpnet's images/s and input GB/s for 10^3 .. 10^6 images.
+    ``images``: (n, 784) uint8 test images; ``labels``: (n,). Chapter 3's
+    network: every method first gets the same accuracy on the whole set,
+    then runs on ``tile`` (default 10) copies of it. A ConvNet: the methods
+    run on the first ``tile`` (default 1) x 1,000 images, their accuracies
+    there are reported, and each method's GFLOP/s beside the machine's SGEMM
+    peak. Returns the report as a dict; with ``sweep``, xpnet's images/s and
+    input GB/s for 10^3 .. 10^6 images too.
     """
-    methods = _methods(backend, weights, with_torch)
     floats = normalized(images)
-    accuracies = {
-        name: prepare(images, floats, labels)() for name, prepare in methods.items() if name != "BLAS floor"
-    }
-    if len(set(accuracies.values())) != 1:
-        raise AssertionError(f"methods disagree on the test set: {accuracies}")
-    tiled_images, tiled_labels = np.tile(images, (tile, 1)), np.tile(labels, tile)
-    tiled_floats = np.tile(floats, (tile, 1))  # once, shared by the methods that start from float32
-    passes = {name: prepare(tiled_images, tiled_floats, tiled_labels) for name, prepare in methods.items()}
-    n = len(tiled_labels)
-    results = _interleaved(passes, repeats, n)
+    if model.fused:
+        host = model.load(get_backend("cpu"), weights)
+        methods = _methods(backend, host, with_torch)
+        accuracies = {
+            name: prepare(images, floats, labels)() for name, prepare in methods.items() if name != "BLAS floor"
+        }
+        if len(set(accuracies.values())) != 1:
+            raise AssertionError(f"methods disagree on the test set: {accuracies}")
+        copies = tile or 10
+        timed = np.tile(images, (copies, 1)), np.tile(floats, (copies, 1)), np.tile(labels, copies)
+    else:
+        methods = _convnet_methods(model, backend, weights, dtype, with_torch)
+        index = np.arange((tile or 1) * CONVNET_IMAGES) % len(labels)
+        timed = images[index], floats[index], labels[index]
+        accuracies = {name: prepare(*timed)() for name, prepare in methods.items()}
+    passes = {name: prepare(*timed) for name, prepare in methods.items()}
+    n = len(timed[2])
     report = {
+        "model": model.name,
         "backend": backend.name,
         "device": str(backend.device),
+        "dtype": dtype or model.dtype,
         "batch_size": backend.batch_size,
         "workers": backend.workers,
         "images": n,
         "repeats": repeats,
         "accuracy": accuracies,
-        "methods": results,
+        "methods": _interleaved(passes, repeats, n),
     }
+    if not model.fused:
+        flops = _flops_per_image(model.network(get_backend("cpu")))
+        report["flops_per_image"] = flops
+        report["sgemm_peak_gflops"] = _sgemm_peak()
+        for result in report["methods"].values():
+            result["gflops"] = flops * result["images_per_s"] / 1e9
     if sweep:
         report["sweep"] = _sweep(methods["xpnet"], images, labels, repeats)
     return report
+
+
+def _convnet_methods(model: Model, backend: Backend, weights: str | None, dtype: str | None,
+                     with_torch: bool) -> dict[str, Callable]:
+    """xpnet's pass, the book's layers restated (float64, batch 100) and PyTorch (float32), on one ConvNet."""
+    network = model.load(backend, weights, dtype)
+    book = {key: to_numpy(value) for key, value in model.load(get_backend("cpu"), weights, "float64").params.items()}
+
+    def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
+        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
+                                workers=backend.workers)
+
+    def book_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+        x = floats.astype(np.float64).reshape(-1, 1, 28, 28)
+        return lambda: book_convnet_accuracy(model.network(get_backend("cpu")), book, x, labels)
+
+    methods: dict[str, Callable] = {"xpnet": xpnet_pass, "the book's layers": book_pass}
+    if with_torch and backend.name in ("numpy", "cupy", "torch") and _torch_installed():
+        device = "cuda" if backend.on_gpu else "cpu"
+
+        def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+            layers = model.network(get_backend("cpu")).layers
+            return lambda: torch_convnet_accuracy(layers, book, floats, labels, 100, device)
+
+        methods["PyTorch"] = torch_pass
+    return methods
+
+
+def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
+                          batch_size: int = 100) -> float:
+    """The book's ConvNet inference restated: its im2col (``np.pad``, a loop over filter positions,
+    ``transpose``), its layers' forward passes in float64, and its ``accuracy`` loop over batches of 100.
+
+    ``net`` gives the layer sequence (its layers' kinds, strides and pads);
+    ``params`` the book's parameter dict; ``x``: (n, 1, 28, 28) float64.
+    """
+    from .layers import Affine, Convolution, Dropout, Pooling, Relu
+
+    def im2col(data: np.ndarray, filter_h: int, filter_w: int, stride: int, pad: int) -> np.ndarray:
+        n, c, h, w = data.shape
+        out_h, out_w = (h + 2 * pad - filter_h) // stride + 1, (w + 2 * pad - filter_w) // stride + 1
+        img = np.pad(data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
+        col = np.zeros((n, c, filter_h, filter_w, out_h, out_w))
+        for y in range(filter_h):
+            for x_ in range(filter_w):
+                col[:, :, y, x_, :, :] = img[:, :, y : y + stride * out_h : stride, x_ : x_ + stride * out_w : stride]
+        return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * out_h * out_w, -1)
+
+    keys = {id(layer): key[1:] for key, (layer, _) in net._sources.items()}  # layer -> its parameter number
+
+    def forward(a: np.ndarray) -> np.ndarray:
+        for layer in net.layers.values():
+            k = keys.get(id(layer))
+            if isinstance(layer, Convolution):
+                w, b = params[f"W{k}"], params[f"b{k}"]
+                fn, _, fh, fw = w.shape
+                n, _, h, width = a.shape
+                out_h = 1 + (h + 2 * layer.pad - fh) // layer.stride
+                out_w = 1 + (width + 2 * layer.pad - fw) // layer.stride
+                out = np.dot(im2col(a, fh, fw, layer.stride, layer.pad), w.reshape(fn, -1).T) + b
+                a = out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
+            elif isinstance(layer, Pooling):
+                n, c, h, width = a.shape
+                out_h = 1 + (h - layer.pool_h) // layer.stride
+                out_w = 1 + (width - layer.pool_w) // layer.stride
+                col = im2col(a, layer.pool_h, layer.pool_w, layer.stride, layer.pad).reshape(-1, layer.pool_h
+                                                                                              * layer.pool_w)
+                a = np.max(col, axis=1).reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
+            elif isinstance(layer, Relu):
+                a = np.maximum(a, 0)
+            elif isinstance(layer, Affine):
+                a = np.dot(a.reshape(a.shape[0], -1), params[f"W{k}"]) + params[f"b{k}"]
+            elif isinstance(layer, Dropout):
+                a = a * (1.0 - layer.dropout_ratio)
+        return a
+
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        correct += int(np.sum(np.argmax(forward(x[i : i + batch_size]), axis=1) == t[i : i + batch_size]))
+    return correct / len(x)
+
+
+def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray], floats: np.ndarray,
+                           labels: np.ndarray, batch_size: int, device: str) -> float:
+    """The same ConvNet written the usual PyTorch way: float32 ``conv2d``, ``max_pool2d``, ``linear``."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812 - PyTorch's own convention
+
+    from .layers import Affine, Convolution, Dropout, Pooling, Relu
+
+    target = torch.device(device)
+    w = {key: torch.from_numpy(value.astype(np.float32)).to(target) for key, value in params.items()}
+    numbers = iter(range(1, len(params) // 2 + 1))
+    steps = []
+    for layer in layers.values():
+        if isinstance(layer, Convolution):
+            k = next(numbers)
+            steps.append(lambda a, k=k, s=layer.stride, p=layer.pad: F.conv2d(a, w[f"W{k}"], w[f"b{k}"], s, p))
+        elif isinstance(layer, Pooling):
+            steps.append(lambda a, layer=layer: F.max_pool2d(a, (layer.pool_h, layer.pool_w), layer.stride, layer.pad))
+        elif isinstance(layer, Relu):
+            steps.append(F.relu)
+        elif isinstance(layer, Affine):
+            k = next(numbers)
+            steps.append(lambda a, k=k: torch.addmm(w[f"b{k}"], a.flatten(1), w[f"W{k}"]))
+        elif isinstance(layer, Dropout):
+            steps.append(lambda a, keep=1.0 - layer.dropout_ratio: a * keep)
+    with torch.inference_mode():
+        inputs = torch.from_numpy(floats.reshape(-1, 1, 28, 28)).to(target)
+        targets = torch.from_numpy(labels.astype(np.int64)).to(target)
+        correct = torch.zeros((), dtype=torch.int64, device=target)
+        for i in range(0, len(inputs), batch_size):
+            a = inputs[i : i + batch_size]
+            for step in steps:
+                a = step(a)
+            correct += (a.argmax(dim=1) == targets[i : i + batch_size]).sum()
+        return correct.item() / len(inputs)
+
+
+def _flops_per_image(net: Any) -> int:
+    """Multiply-adds times two of one image's forward pass: the convolutions' and the affine layers' products."""
+    from .layers import Affine, Convolution
+
+    net.predict(np.zeros((1, 784), np.uint8))
+    flops = 0
+    for layer in net.layers.values():
+        if isinstance(layer, Convolution):
+            flops += 2 * layer.col.shape[0] * layer.col.shape[1] * layer.W.shape[0]
+        elif isinstance(layer, Affine):
+            flops += 2 * layer.W.shape[0] * layer.W.shape[1]
+    return flops
+
+
+def _sgemm_peak(size: int = 2048, repeats: int = 5) -> float:
+    """This machine's float32 matrix-product speed in GFLOP/s: the best of ``repeats`` 2048^3 products."""
+    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
+    a @ a  # warm-up
+    return 2 * size**3 / min(_timed(lambda: a @ a) for _ in range(repeats)) / 1e9
 
 
 def _methods(backend: Backend, weights: dict[str, np.ndarray], with_torch: bool) -> dict[str, Callable]:
@@ -248,19 +409,28 @@ def _torch_trainer(initial: dict[str, np.ndarray], images: np.ndarray, labels: n
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """The report as a text table, each method's speed with xpnet's speed-up over it."""
+    """The report as a text table, each method's speed with xpnet's speed-up over it (and GFLOP/s for ConvNets)."""
     xpnet_rate = report["methods"]["xpnet"]["images_per_s"]
     if "accuracy" in report:
-        title = (f"{report['images']:,} images (test set tiled), {report['backend']} on {report['device']}, "
-                 f"xpnet batch {report['batch_size']} x {report['workers']} worker(s), median of {report['repeats']}; "
-                 "accuracy on the test set: "
+        where = "test set tiled" if "flops_per_image" not in report else "of the test set"
+        title = (f"{report['model']}, {report['images']:,} images ({where}), {report['backend']} on "
+                 f"{report['device']}, {report['dtype']}, xpnet batch {report['batch_size']} x {report['workers']} "
+                 f"worker(s), median of {report['repeats']}; accuracy: "
                  + ", ".join(f"{name} {value}" for name, value in report["accuracy"].items()))
     else:
         title = (f"training: one SGD epoch over {report['images']:,} images, batch 100, xpnet's BLAS on one thread, "
                  f"{report['backend']} on {report['device']}, median of {report['repeats']}")
-    lines = [title, f"{'method':<14}{'images/s':>14}{'xpnet is':>12}"]
+    peak = report.get("sgemm_peak_gflops")
+    lines = [title, f"{'method':<18}{'images/s':>14}{'xpnet is':>12}" + (f"{'GFLOP/s':>10}{'of SGEMM':>10}" if peak
+                                                                          else "")]
     for name, result in report["methods"].items():
-        lines.append(f"{name:<14}{result['images_per_s']:>14,.0f}{xpnet_rate / result['images_per_s']:>11.2f}x")
+        line = f"{name:<18}{result['images_per_s']:>14,.0f}{xpnet_rate / result['images_per_s']:>11.2f}x"
+        if peak:
+            line += f"{result['gflops']:>10.1f}{result['gflops'] / peak:>10.0%}"
+        lines.append(line)
+    if peak:
+        lines.append(f"{report['flops_per_image'] / 1e6:.1f} MFLOP per image; this machine's SGEMM peak "
+                     f"(2048^3 float32 products): {peak:.1f} GFLOP/s")
     for row in report.get("sweep", []):
         lines.append(
             f"xpnet on {row['images']:>9,} images: {row['images_per_s']:>14,.0f} images/s, "

@@ -98,14 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xpnet", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    infer = commands.add_parser("infer", help="MNIST test accuracy with the book's weights (chapter 3)")
+    infer = commands.add_parser("infer", help="MNIST test accuracy with the book's weights (chapters 3, 7, 8)")
     _add_backend_args(infer)
     _add_data_args(infer)
     infer.add_argument(
         "--batch-size",
         type=at_most(MAX_BATCH),
-        help="images per batch; any size gives the same result (default: 500 on a CPU, 65536 on a GPU, "
-        "10000 per dask chunk; the book uses 100)",
+        help="images per batch; any size gives the same result (default: the model's for the device, e.g. "
+        "500 on a CPU and 65536 on a GPU for mlp; the book uses 100)",
     )
     infer.add_argument("--workers", type=at_most(MAX_WORKERS),
                        help="batches scored at once, one per core (default: every core with NumPy, else 1)")
@@ -116,11 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     infer.add_argument("--scheduler", metavar="ADDRESS",
                        help="with --backend dask: run on the dask.distributed scheduler at ADDRESS")
     infer.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid",
-                       help="hidden layers' activation (default sigmoid, the book's)")
+                       help="with --model mlp: the hidden layers' activation (default sigmoid, the book's)")
     infer.set_defaults(run=_infer)
 
-    train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 and 5)")
+    train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 to 7)")
     _add_backend_args(train)
+    _add_model_arg(train)
     train.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
     train.add_argument("--epochs", type=at_most(10_000), default=5, help="passes over the training set (default 5)")
     train.add_argument("--batch-size", type=at_most(MAX_BATCH), default=100, help="images per step (default 100)")
@@ -128,9 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=learning_rate, help="learning rate (default: "
                        + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
     train.add_argument("--seed", type=seed, default=0, help="seeds the weights and the batch order (default 0)")
-    train.add_argument("--sizes", default="784,50,100,10", help="layer sizes (default 784,50,100,10)")
-    train.add_argument("--activation", choices=("sigmoid", "relu"), default="sigmoid", help="default sigmoid")
-    train.add_argument("--init", choices=("xavier", "he"), default="xavier", help="weight scale (default xavier)")
+    train.add_argument("--sizes", help="with --model mlp: layer sizes (default 784,50,100,10)")
+    train.add_argument("--activation", choices=("sigmoid", "relu"),
+                       help="with --model mlp: hidden activation (default sigmoid)")
+    train.add_argument("--init", choices=("xavier", "he"), help="with --model mlp: weight scale (default xavier)")
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
     train.add_argument("--train-on-test", type=positive_int, metavar="N",
                        help="train on the first N test images and test on the rest (without the training split)")
@@ -141,10 +143,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_backend_args(bench)
     _add_data_args(bench)
     bench.add_argument("--batch-size", type=at_most(MAX_BATCH),
-                       help="xpnet's images per batch (default: the backend's)")
+                       help="xpnet's images per batch (default: the model's for the device)")
     bench.add_argument("--workers", type=at_most(MAX_WORKERS), help="xpnet's batches at once (default: the backend's)")
-    bench.add_argument("--tile", type=at_most(MAX_TILE), default=10,
-                       help=f"copies of the test set to time (default 10, at most {MAX_TILE})")
+    bench.add_argument("--tile", type=at_most(MAX_TILE),
+                       help=f"copies of the test set to time (default 10 for mlp; ConvNets: 1,000 images; "
+                       f"at most {MAX_TILE})")
     bench.add_argument("--repeats", type=at_most(1000), default=5, help="interleaved repetitions (default 5)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
@@ -168,11 +171,13 @@ def _parser() -> argparse.ArgumentParser:
     activations.add_argument("--output", "-o", default="activations.png", help="PNG to write")
     activations.set_defaults(run=_plot_activations)
     confusion = figures.add_parser("confusion", help="the test set's 10x10 confusion matrix with counts")
+    filters = figures.add_parser("filters", help="the first layer's filters, random and learned (chapter 7)")
     probabilities = figures.add_parser("probs", help="one digit's softmax output as a bar chart beside it")
     probabilities.add_argument("--index", type=int, default=0, help="which test image (default 0)")
     for figure, run, default in (
         (confusion, _plot_confusion, "confusion.png"),
         (probabilities, _plot_probs, "probs.png"),
+        (filters, _plot_filters, "filters.png"),
     ):
         _add_backend_args(figure)
         _add_data_args(figure)
@@ -190,20 +195,34 @@ def _add_backend_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_arg(parser: argparse.ArgumentParser) -> None:
+    from .models import MODELS
+
+    parser.add_argument("--model", choices=tuple(MODELS), default="mlp",
+                        help="; ".join(f"{name}: {model.title}" for name, model in MODELS.items()) + " (default mlp)")
+
+
 def _add_data_args(parser: argparse.ArgumentParser) -> None:
+    from .models import DTYPES
+
+    _add_model_arg(parser)
+    parser.add_argument("--dtype", choices=DTYPES, help="the network's float dtype (default float32; float16 runs "
+                        "the book's half_float_network.py experiment)")
     parser.add_argument("--data-dir", help="directory holding the MNIST .gz files (default $XPNET_DATA_DIR)")
-    parser.add_argument("--weights", help="weights .pkl or .npz (default $XPNET_WEIGHTS, else the book's)")
+    parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's for the model, downloaded from "
+                        "its pinned commit; $XPNET_WEIGHTS for mlp)")
 
 
 def _infer(args: argparse.Namespace) -> int:
-    from .backend import get_backend, use_dask_scheduler
+    from .backend import use_dask_scheduler
     from .files import check_image_files
     from .network import accuracy
-    from .weights import load_weights
 
     if (args.images is None) != (args.labels is None):
         raise XpnetError("--images and --labels go together")
-    backend = get_backend(args.backend, args.device, batch_size=args.batch_size, workers=args.workers)
+    model, backend = _model_backend(args)
+    if args.activation != "sigmoid" and not model.fused:
+        raise XpnetError(f"--activation is for --model mlp; {args.model} has its own")
     if backend.name == "dask" and backend.batch_size < MIN_DASK_CHUNK:
         raise XpnetError(f"--batch-size {backend.batch_size}: with dask it is the chunk size, at least "
                          f"{MIN_DASK_CHUNK:,} images (each chunk costs a few tasks to schedule)")
@@ -211,13 +230,12 @@ def _infer(args: argparse.Namespace) -> int:
         if backend.name != "dask":
             raise XpnetError("--scheduler needs --backend dask")
         use_dask_scheduler(args.scheduler)
-    weights = load_weights(args.weights)
+    network = model.load(backend, args.weights, args.dtype)
     if args.images:
         check_image_files(args.images, args.labels)
     else:
         images, labels = _test_set(args)
     start = time.perf_counter()  # from host data (or the .npy files) to the accuracy on the host
-    network = backend.asarrays(weights)
     if args.images:
         x, t = backend.load_npy(args.images), backend.load_npy(args.labels)
     else:
@@ -235,6 +253,8 @@ def _infer(args: argparse.Namespace) -> int:
         "accuracy": score,
         "correct": round(score * n),
         "images": n,
+        "model": model.name,
+        "dtype": args.dtype or model.dtype,
         "device": str(backend.device),
         "backend": backend.name,
         "batch_size": backend.batch_size,
@@ -246,25 +266,35 @@ def _infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_backend(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model that --model names, and the backend of --backend and --device with the model's batch size."""
+    from .backend import get_backend
+    from .models import MODELS
+
+    model = MODELS[args.model]
+    backend = get_backend(args.backend, args.device, workers=getattr(args, "workers", None))
+    return model, get_backend(backend, batch_size=getattr(args, "batch_size", None) or model.batch_size(backend))
+
+
 def _train(args: argparse.Namespace) -> int:
     from xpnet.datasets.mnist import load_split
 
     from .backend import get_backend
+    from .models import MODELS
+    from .network import check_network
     from .train import OPTIMIZERS, MultiLayerNet, fit
     from .weights import save_weights
 
-    try:
-        sizes = [int(size) for size in args.sizes.split(",")]
-    except ValueError:
-        raise XpnetError(f"--sizes {args.sizes!r}: expected integers separated by commas") from None
-    if len(sizes) < 2 or sizes[0] != 784 or sizes[-1] != 10 or not 1 <= min(sizes) <= max(sizes) <= MAX_LAYER:
-        raise XpnetError(f"--sizes {args.sizes!r}: needs 784 inputs first, 10 outputs last, each from 1 to "
-                         f"{MAX_LAYER:,}")
-    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
-    if parameters > MAX_PARAMETERS:
-        raise XpnetError(f"--sizes {args.sizes!r}: {parameters:,} weights, more than the {MAX_PARAMETERS:,} "
-                         "this command trains")
+    model = MODELS[args.model]
     backend = get_backend(args.backend, args.device)
+    if model.fused:
+        sizes = _sizes(args.sizes or "784,50,100,10")
+        net = MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], args.activation or "sigmoid", args.init or "xavier",
+                            seed=args.seed, backend=backend, dtype="float32")
+    elif args.sizes or args.activation or args.init:
+        raise XpnetError(f"--sizes, --activation and --init are for --model mlp; {args.model} is the book's as it is")
+    else:
+        net = model.network(backend, seed=args.seed, dtype="float32")
     if args.train_on_test:
         images, labels = _test_set(args)
         cut = args.train_on_test
@@ -276,8 +306,6 @@ def _train(args: argparse.Namespace) -> int:
         test_set = load_split("test", normalize=False, data_dir=args.data_dir)
     train_set, test_set = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_set))
     optimizer = OPTIMIZERS[args.optimizer](lr=TRAIN_LR[args.optimizer] if args.lr is None else args.lr)
-    net = MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], args.activation, args.init, seed=args.seed, backend=backend,
-                        dtype="float32")
     n = train_set[0].shape[0]
     with _progress_bar(n * args.epochs, args.batch_size) as update:
         for epoch in fit(net, train_set, test_set, epochs=args.epochs, optimizer=optimizer,
@@ -288,26 +316,39 @@ def _train(args: argparse.Namespace) -> int:
                 print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, "
                       f"train accuracy {epoch['train_accuracy']:.4f}, test accuracy {epoch['test_accuracy']:.4f}, "
                       f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
-    save_weights(args.save, net.params)
-    hint = "" if args.activation == "sigmoid" else " --activation relu"
-    print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
-          file=sys.stderr if args.json else sys.stdout)
+    save_weights(args.save, net.params, check=check_network if model.fused else None)
+    hint = " --activation relu" if args.activation == "relu" else ""
+    print(f"saved {args.save} ({n} training images); score it with: "
+          f"xpnet infer --model {model.name} --weights {args.save}{hint}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _sizes(text: str) -> list[int]:
+    """--sizes as a list of layer sizes, range-checked."""
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        raise XpnetError(f"--sizes {text!r}: expected integers separated by commas") from None
+    if len(sizes) < 2 or sizes[0] != 784 or sizes[-1] != 10 or not 1 <= min(sizes) <= max(sizes) <= MAX_LAYER:
+        raise XpnetError(f"--sizes {text!r}: needs 784 inputs first, 10 outputs last, each from 1 to {MAX_LAYER:,}")
+    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+    if parameters > MAX_PARAMETERS:
+        raise XpnetError(f"--sizes {text!r}: {parameters:,} weights, more than the {MAX_PARAMETERS:,} "
+                         "this command trains")
+    return sizes
 
 
 def _bench(args: argparse.Namespace) -> int:
     from . import bench
-    from .backend import get_backend
-    from .weights import load_weights
 
-    backend = get_backend(args.backend, args.device, batch_size=args.batch_size, workers=args.workers)
+    model, backend = _model_backend(args)
     if backend.name == "dask":
         raise XpnetError("bench times eager backends; for dask, time 'xpnet infer --backend dask' instead")
     images, labels = _test_set(args)
     if args.train:
         report = bench.run_training(backend, images, labels, repeats=args.repeats, with_torch=not args.no_torch)
     else:
-        report = bench.run(backend, load_weights(args.weights), images, labels, tile=args.tile,
+        report = bench.run(model, backend, images, labels, weights=args.weights, dtype=args.dtype, tile=args.tile,
                            repeats=args.repeats, with_torch=not args.no_torch, sweep=args.sweep or backend.on_gpu)
     print(bench.format_report(report))
     if args.json:
@@ -335,8 +376,8 @@ def _report(result: dict[str, Any], as_json: bool) -> None:
         return
     print(f"Accuracy:{result['accuracy']}")
     print(
-        f"{result['images']} images on {result['backend']} ({result['device']}), "
-        f"batch {result['batch_size']} x {result['workers']} worker(s): "
+        f"{result['images']} images, {result['model']} in {result['dtype']}, on {result['backend']} "
+        f"({result['device']}), batch {result['batch_size']} x {result['workers']} worker(s): "
         f"{result['seconds']:.3f} s, {result['images_per_s']:,.0f} images/s"
     )
 
@@ -349,28 +390,32 @@ def _test_set(args: argparse.Namespace) -> tuple[Any, Any]:
     return images.reshape(images.shape[0], -1), load_array("test", "labels", args.data_dir)
 
 
-def _network(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The backend that --backend and --device name, and the weights on it."""
-    from .backend import get_backend
-    from .network import layers
-    from .weights import load_weights
+def _network(args: argparse.Namespace, images: Any) -> tuple[Any, Any]:
+    """The backend of --backend and --device, and the model's network on it, seen to map pixels to 10 classes."""
+    from .network import predict
 
-    backend = get_backend(args.backend, args.device)
-    weights = load_weights(args.weights)
-    shape = (layers(weights)[0][0].shape[0], layers(weights)[-1][0].shape[1])
-    if shape != (784, 10):
-        raise XpnetError(f"{args.weights or 'the weights'}: a network from {shape[0]} inputs to {shape[1]} outputs; "
+    model, backend = _model_backend(args)
+    network = model.load(backend, args.weights, args.dtype)
+    try:
+        outputs = predict(network, backend.asarray(images[:1])).shape[-1]
+    except ValueError as err:
+        raise XpnetError(f"{args.weights or model.weights.path}: {err}") from None
+    if outputs != 10:
+        raise XpnetError(f"{args.weights or model.weights.path}: a network from 784 inputs to {outputs} outputs; "
                          "the pictures are of MNIST, 784 pixels and 10 classes")
-    return backend, backend.asarrays(weights)
+    return backend, network
 
 
 def _predicted(args: argparse.Namespace, images: Any) -> Any:
-    """Predicted labels of ``images`` as a NumPy array, computed on the chosen backend."""
+    """Predicted labels of ``images`` as a NumPy array, computed on the chosen backend in the model's batches."""
+    import numpy as np
+
     from .backend import to_numpy
     from .network import classify
 
-    backend, network = _network(args)
-    return to_numpy(classify(network, backend.asarray(images)))
+    backend, network = _network(args, images)
+    return np.concatenate([to_numpy(classify(network, backend.asarray(images[start : start + backend.batch_size])))
+                           for start in range(0, len(images), backend.batch_size)])
 
 
 def _check_index(index: int, count: int) -> None:
@@ -416,11 +461,26 @@ def _plot_probs(args: argparse.Namespace) -> int:
     plots.output_format(args.output)
     images, labels = _test_set(args)
     _check_index(args.index, len(images))
-    backend, network = _network(args)
-    probabilities = to_numpy(predict(network, backend.asarray(images[args.index])))
+    backend, network = _network(args, images)
+    probabilities = to_numpy(predict(network, backend.asarray(images[args.index : args.index + 1 or None])))[0]
     plots.save_probabilities(images[args.index], int(labels[args.index]), probabilities, args.output)
     print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}, "
           f"predicted {int(probabilities.argmax())}")
+    return 0
+
+
+def _plot_filters(args: argparse.Namespace) -> int:
+    from . import plots
+    from .backend import to_numpy
+
+    plots.output_format(args.output)
+    model, backend = _model_backend(args)
+    network = model.load(backend, args.weights, args.dtype)
+    learned = to_numpy(network["W1"] if model.fused else network.params["W1"])
+    initial = to_numpy(model.network(backend, seed=0).params["W1"])
+    plots.save_filters(initial, learned, args.output)
+    print(f"wrote {args.output}: {learned.shape[-1] if learned.ndim == 2 else learned.shape[0]} first-layer filters "
+          f"of {model.name}, random and learned")
     return 0
 
 

@@ -49,10 +49,9 @@ def sigmoid(x: Array) -> Array:
 
 
 def relu(x: Array) -> Array:
-    """max(x, 0), elementwise, same dtype as ``x``; NaN stays NaN, as with the book's ``np.maximum``."""
+    """max(x, 0), elementwise, same dtype as ``x``; NaN stays NaN (the standard's ``maximum``, as the book's)."""
     x = as_array(x)
-    xp = array_namespace(x)
-    return xp.where(x < 0, xp.zeros_like(x), x)
+    return array_namespace(x).maximum(x, 0)
 
 
 def identity_function(x: Array) -> Array:

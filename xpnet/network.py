@@ -93,13 +93,17 @@ def check_network(network: Network) -> None:
 HIDDEN_ACTIVATIONS = ("sigmoid", "relu")
 
 
-def logits(network: Network, x: Array, activation: str = "sigmoid") -> Array:
+def logits(network: Network | Classifier, x: Array, activation: str = "sigmoid") -> Array:
     """Scores before the output activation: (n_in,) -> (n_out,), (batch, n_in) -> (batch, n_out).
 
-    ``x`` is floating point, or uint8 pixels, which count as pixel / 255. NaN in
-    ``x`` gives NaN scores for that sample. ``activation``: of the hidden
-    layers, ``"sigmoid"`` (the chapter's) or ``"relu"``.
+    ``network``: chapter 3's weights dict, run folded, or a network object
+    with the book's ``predict`` (a batch in, its scores out). ``x`` is
+    floating point, or uint8 pixels, which count as pixel / 255. NaN in
+    ``x`` gives NaN scores for that sample. ``activation``: of a weights
+    dict's hidden layers, ``"sigmoid"`` (the chapter's) or ``"relu"``.
     """
+    if not isinstance(network, Mapping):
+        return network.predict(x)
     _check_input(x, layers(network)[0][0])
     return _scores(fold(network, x.dtype == array_namespace(x).uint8, activation), x, activation)
 
@@ -153,12 +157,12 @@ def forward(network: Network, x: Array) -> Array:
     return identity_function(logits(network, x))
 
 
-def predict(network: Network, x: Array, activation: str = "sigmoid") -> Array:
+def predict(network: Network | Classifier, x: Array, activation: str = "sigmoid") -> Array:
     """Class probabilities (softmax output), shape (batch, n_out) or (n_out,)."""
     return softmax(logits(network, x, activation))
 
 
-def classify(network: Network, x: Array, activation: str = "sigmoid") -> Array:
+def classify(network: Network | Classifier, x: Array, activation: str = "sigmoid") -> Array:
     """Predicted class indices, int64 of shape (batch,): argmax of the scores, no softmax needed."""
     xp = array_namespace(x)
     return xp.argmax(logits(network, x, activation), axis=-1)

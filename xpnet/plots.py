@@ -138,6 +138,28 @@ def save_probabilities(image: np.ndarray, label: int, probabilities: np.ndarray,
     _save(figure, path)
 
 
+def save_filters(initial: np.ndarray, learned: np.ndarray, path: PathLike) -> None:
+    """A first layer's filters before and after training, side by side, as the book's ``visualize_filter.py``.
+
+    Filters (FN, C, FH, FW) show their first channel; a dense first layer
+    (784, n) shows each unit's weights as a 28x28 image. Each filter is
+    scaled to its own range, as the book draws them.
+    """
+    figure = _pyplot().figure(figsize=(10, 5), dpi=100)
+    for panel, (title, weights) in zip(figure.subfigures(1, 2), (("random initial weights", initial),
+                                                                   ("learned", learned)), strict=True):
+        images = weights.T.reshape(-1, 28, 28) if weights.ndim == 2 else weights[:, 0]
+        columns = math.ceil(math.sqrt(len(images)))
+        rows = math.ceil(len(images) / columns)
+        axes = panel.subplots(rows, columns, squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for ax, image in zip(axes.flat, images, strict=False):
+            ax.imshow(image, cmap="gray_r", interpolation="nearest")
+        panel.suptitle(f"{title} ({len(images)} filters)")
+    _save(figure, path)
+
+
 def save_activations(path: PathLike) -> None:
     """Step, sigmoid and ReLU over x in [-5, 5] on one figure, as in the chapter: 1000x320 pixels."""
     from .functions import relu, sigmoid, step_function

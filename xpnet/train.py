@@ -32,7 +32,7 @@ from .backend import (
     to_device,
     to_numpy,
 )
-from .layers import Affine, Relu, Sigmoid, SoftmaxWithLoss
+from .layers import Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss
 from .network import accuracy, scaled_input
 
 Array = Any
@@ -95,6 +95,7 @@ class LayerNet:
     layers: dict[str, Any]
     last_layer: SoftmaxWithLoss
     weight_decay_lambda: float = 0.0
+    input_shape: tuple[int, ...] | None = None  # (C, H, W) for convolutional networks: flat rows are reshaped
 
     def __init__(self, *, seed: int | None, backend: Backend | str, dtype: Any) -> None:
         self.backend = get_backend(backend)
@@ -110,10 +111,18 @@ class LayerNet:
         """Gaussian noise of ``shape`` times ``scale``, drawn on the host from the network's seeded generator."""
         return self.backend.asarray(self._rng.standard_normal(shape) * scale, dtype=self._dtype)
 
-    def _add_affine(self, k: int, n_in: int, n_out: int, scale: float) -> None:
+    def _add_affine(self, k: int, n_in: int, n_out: int, scale: float, name: str | None = None) -> None:
         zeros = self.backend.asarray(np.zeros(n_out), dtype=self._dtype)
-        self.layers[f"Affine{k}"] = Affine(self._noise((n_in, n_out), scale), zeros)
-        self._sources |= {f"W{k}": (self.layers[f"Affine{k}"], "W"), f"b{k}": (self.layers[f"Affine{k}"], "b")}
+        self._add(name or f"Affine{k}", k, Affine(self._noise((n_in, n_out), scale), zeros))
+
+    def _add_convolution(self, k: int, shape: tuple[int, int, int, int], scale: float, stride: int, pad: int,
+                         name: str | None = None) -> None:
+        zeros = self.backend.asarray(np.zeros(shape[0]), dtype=self._dtype)
+        self._add(name or f"Conv{k}", k, Convolution(self._noise(shape, scale), zeros, stride, pad))
+
+    def _add(self, name: str, k: int, layer: Affine | Convolution) -> None:
+        self.layers[name] = layer
+        self._sources |= {f"W{k}": (layer, "W"), f"b{k}": (layer, "b")}
 
     @property
     def params(self) -> Params:
@@ -121,8 +130,14 @@ class LayerNet:
 
     @params.setter
     def params(self, values: Mapping[str, Array]) -> None:
+        """Rebind every parameter at once; the keys must be the network's and the shapes as they are."""
         if set(values) != set(self._sources):
-            raise KeyError(f"expected the parameters {sorted(self._sources)}, got {sorted(values)}")
+            raise KeyError(f"expected the parameters {sorted(self._sources, key=_natural)}, "
+                           f"got {sorted(values, key=_natural)}")
+        for key, value in values.items():
+            if tuple(value.shape) != tuple(self.params[key].shape):
+                raise ValueError(f"{key} has shape {tuple(value.shape)}, not this network's "
+                                 f"{tuple(self.params[key].shape)}")
         for key, value in values.items():
             self.params[key] = value
 
@@ -138,16 +153,23 @@ class LayerNet:
         self.params = {key: to_device(value, self.backend) for key, value in self.params.items()}
         return self
 
-    def predict(self, x: Array) -> Array:
-        """Scores before the softmax, (batch, n_out); uint8 pixels count as pixel / 255, floats take the net's dtype."""
+    def predict(self, x: Array, train_flg: bool = False) -> Array:
+        """Scores before the softmax, (batch, n_out).
+
+        uint8 pixels count as pixel / 255, floats take the network's dtype;
+        a convolutional network takes (batch, C, H, W) or flat rows.
+        ``train_flg``: dropout layers drop (training) or scale (inference).
+        """
         x = scaled_input(x, self.dtype)
+        if self.input_shape is not None and x.ndim == 2:
+            x = array_namespace(x).reshape(x, (x.shape[0], *self.input_shape))
         for layer in self.layers.values():
-            x = layer.forward(x)
+            x = layer.forward(x, train_flg) if isinstance(layer, Dropout) else layer.forward(x)
         return x
 
     def loss(self, x: Array, t: Array) -> Array:
         """Cross-entropy error of the batch (labels or one-hot ``t``) plus the weight decay, a 0-d array."""
-        y = self.predict(x)
+        y = self.predict(x, train_flg=True)
         decay = sum(0.5 * self.weight_decay_lambda * _sum_of_squares(self.params[key]) for key in self._decayed())
         return self.last_layer.forward(y, t) + decay
 
@@ -187,6 +209,11 @@ class LayerNet:
 
 def _sum_of_squares(w: Array) -> Array:
     return array_namespace(w).sum(w * w)
+
+
+def _natural(key: str) -> tuple[str, int]:
+    """W2 before W10."""
+    return key[0], int(key[1:]) if key[1:].isdigit() else 0
 
 
 class TwoLayerNet(LayerNet):
@@ -246,6 +273,98 @@ class MultiLayerNet(LayerNet):
             self._add_affine(k, n_in, n_out, _init_scale(weight_init_std, n_in))
             if k < len(sizes) - 1:
                 self.layers[f"Activation_function{k}"] = ACTIVATIONS[activation]()
+        self.last_layer = SoftmaxWithLoss()
+
+
+class SimpleConvNet(LayerNet):
+    """The book's chapter-7 network: conv -> ReLU -> 2x2 max pool -> Affine -> ReLU -> Affine -> softmax.
+
+    Arguments as the book's; the parameters are ``W1`` (filters), ``W2``, ``W3`` and their biases.
+    """
+
+    def __init__(
+        self,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+        conv_param: Mapping[str, int] | None = None,
+        hidden_size: int = 100,
+        output_size: int = 10,
+        weight_init_std: float = 0.01,
+        *,
+        seed: int | None = None,
+        backend: Backend | str = "cpu",
+        dtype: Any = None,
+    ) -> None:
+        conv = {"filter_num": 30, "filter_size": 5, "pad": 0, "stride": 1} | dict(conv_param or {})
+        super().__init__(seed=seed, backend=backend, dtype=dtype)
+        self.input_shape = tuple(input_dim)
+        channels, size = input_dim[0], input_dim[1]
+        filters, filter_size = conv["filter_num"], conv["filter_size"]
+        conv_out = (size - filter_size + 2 * conv["pad"]) // conv["stride"] + 1
+        pooled = filters * (conv_out // 2) ** 2
+        self._add_convolution(1, (filters, channels, filter_size, filter_size), weight_init_std, conv["stride"],
+                              conv["pad"], name="Conv1")
+        self.layers["Relu1"] = Relu()
+        self.layers["Pool1"] = Pooling(pool_h=2, pool_w=2, stride=2)
+        self._add_affine(2, pooled, hidden_size, weight_init_std, name="Affine1")
+        self.layers["Relu2"] = Relu()
+        self._add_affine(3, hidden_size, output_size, weight_init_std, name="Affine2")
+        self.last_layer = SoftmaxWithLoss()
+
+
+DEEP_CONVOLUTIONS = (  # the book's conv_param_1 .. conv_param_6
+    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 16, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 32, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 32, "filter_size": 3, "pad": 2, "stride": 1},
+    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+    {"filter_num": 64, "filter_size": 3, "pad": 1, "stride": 1},
+)
+
+
+class DeepConvNet(LayerNet):
+    """The book's chapter-8 network: six 3x3 convolutions (16, 16, 32, 32, 64, 64 filters), a 2x2 max pool
+    after every second, Affine 50 -> ReLU -> Dropout -> Affine 10 -> Dropout; He initial weights.
+
+    Arguments as the book's (``conv_param_1`` .. ``conv_param_6``); parameters ``W1`` .. ``W8``.
+    """
+
+    def __init__(
+        self,
+        input_dim: tuple[int, int, int] = (1, 28, 28),
+        conv_param_1: Mapping[str, int] = DEEP_CONVOLUTIONS[0],
+        conv_param_2: Mapping[str, int] = DEEP_CONVOLUTIONS[1],
+        conv_param_3: Mapping[str, int] = DEEP_CONVOLUTIONS[2],
+        conv_param_4: Mapping[str, int] = DEEP_CONVOLUTIONS[3],
+        conv_param_5: Mapping[str, int] = DEEP_CONVOLUTIONS[4],
+        conv_param_6: Mapping[str, int] = DEEP_CONVOLUTIONS[5],
+        hidden_size: int = 50,
+        output_size: int = 10,
+        *,
+        seed: int | None = None,
+        backend: Backend | str = "cpu",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(seed=seed, backend=backend, dtype=dtype)
+        self.input_shape = tuple(input_dim)
+        channels, size = input_dim[0], input_dim[1]
+        convolutions = (conv_param_1, conv_param_2, conv_param_3, conv_param_4, conv_param_5, conv_param_6)
+        for k, conv in enumerate(convolutions, start=1):
+            filter_size = conv["filter_size"]
+            scale = math.sqrt(2.0 / (channels * filter_size * filter_size))
+            self._add_convolution(k, (conv["filter_num"], channels, filter_size, filter_size), scale,
+                                  conv["stride"], conv["pad"])
+            self.layers[f"Relu{k}"] = Relu()
+            size = (size - filter_size + 2 * conv["pad"]) // conv["stride"] + 1
+            channels = conv["filter_num"]
+            if k % 2 == 0:
+                self.layers[f"Pool{k // 2}"] = Pooling(pool_h=2, pool_w=2, stride=2)
+                size //= 2
+        flat = channels * size * size
+        self._add_affine(7, flat, hidden_size, math.sqrt(2.0 / flat))
+        self.layers["Relu7"] = Relu()
+        self.layers["Dropout1"] = Dropout(0.5, seed=seed)
+        self._add_affine(8, hidden_size, output_size, math.sqrt(2.0 / hidden_size))
+        self.layers["Dropout2"] = Dropout(0.5, seed=None if seed is None else seed + 1)
         self.last_layer = SoftmaxWithLoss()
 
 

@@ -1,4 +1,4 @@
-"""Loading and saving network weights: the book's pickle (safely) and ``.npz``."""
+"""Loading and saving network weights: the book's pickles (safely), its pinned downloads, and ``.npz``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import os
 import pickle
 import pickletools
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,23 @@ from .errors import DataError
 from .files import WEIGHTS_CAP, MiB, npy_layout, read_capped, reading
 from .network import check_network
 
-SAMPLE_WEIGHT_URL = (
-    "https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch/master/ch03/sample_weight.pkl"
-)
-SAMPLE_WEIGHT_SHA256 = "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13"
-SAMPLE_WEIGHT_BYTES = 181_853
+# The book's repository at the commit that the book's accuracies come from. Its master branch has held
+# different, retrained ConvNet parameters at the same paths since 2022 (lower accuracies): downloads pin this.
+BOOK_COMMIT = "0dda3d1715e2431b76eb4089b60881948853ba2a"
+BOOK_RAW = f"https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch/{BOOK_COMMIT}/"
+
+
+@dataclass(frozen=True)
+class BookWeights:
+    """One of the book's pretrained files: its path in the book's repository, its SHA-256 and its size."""
+
+    path: str
+    sha256: str
+    size: int
+
+    @property
+    def url(self) -> str:
+        return BOOK_RAW + self.path
 
 _RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]
 _NUMERIC_KINDS = "biuf"
@@ -73,27 +86,46 @@ def _dtype(*args: object) -> np.dtype:
     return descr
 
 
-def load_weights(path: str | os.PathLike[str] | None = None) -> dict[str, np.ndarray]:
-    """Weights as a dict of NumPy arrays ``W1..Wn``, ``b1..bn``, checked to form a network.
+Check = Callable[[dict[str, np.ndarray]], None]
+
+
+def load_weights(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    book: BookWeights | None = None,
+    check: Check | None = check_network,
+) -> dict[str, np.ndarray]:
+    """Weights as a dict of NumPy arrays (``W1``, ``b1``, ...), all floating point and finite.
 
     ``path``: a ``.pkl`` in the book's format (read without running code) or
-    an ``.npz``; None takes ``$XPNET_WEIGHTS``, else the book's
-    ``sample_weight.pkl`` (784-50-100-10, float32), downloaded once into the
-    cache and verified by its SHA-256. Raises :class:`DataError` naming the
-    file and the fault.
+    an ``.npz``. Without it: the book's file ``book`` (default: chapter 3's
+    ``sample_weight.pkl``, 784-50-100-10, float32, or ``$XPNET_WEIGHTS`` when
+    set), downloaded once from the pinned commit into the cache and verified
+    by its SHA-256. ``check`` (default: a dense network's, see
+    :func:`xpnet.check_network`) raises ValueError for a layout that does
+    not fit. Raises :class:`DataError` naming the file and the fault.
     """
-    if path is None and os.environ.get("XPNET_WEIGHTS"):
-        path = os.environ["XPNET_WEIGHTS"]
-    if path is None:
-        return _sample_weights()
-    return _read_weights(Path(path))
+    if path is None and book is None:
+        path = os.environ.get("XPNET_WEIGHTS") or None
+    if path is not None:
+        return _read_weights(Path(path), check)
+    if book is None:
+        from .models import MODELS
+
+        book = MODELS["mlp"].weights
+    return _book_weights(book, check)
 
 
-def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any]) -> None:
-    """Save weights (arrays of any backend) as ``.npz``, no pickles inside, checked first; whole or not at all."""
+def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any], *,
+                 check: Check | None = check_network) -> None:
+    """Save weights (arrays of any backend) as ``.npz``, no pickles inside; whole or not at all.
+
+    ``check`` (default: a dense network's) runs first, so a broken network is never written.
+    """
     arrays = {key: to_numpy(value) for key, value in network.items()}
     try:
-        check_network(arrays)
+        if check is not None:
+            check(arrays)
     except ValueError as err:
         raise DataError(f"{path}: {err}") from None
 
@@ -104,8 +136,8 @@ def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any]) -> No
     save_atomically(Path(path), write)
 
 
-def _read_weights(path: Path, data: bytes | None = None) -> dict[str, np.ndarray]:
-    """Parse the weights file ``path`` (its bytes ``data``, if already read) and check the network."""
+def _read_weights(path: Path, check: Check | None, data: bytes | None = None) -> dict[str, np.ndarray]:
+    """Parse the weights file ``path`` (its bytes ``data``, if already read) and check its arrays."""
     data = read_capped(path, WEIGHTS_CAP, "a weights file") if data is None else data
     with reading(path):
         if data[:4] == b"PK\x03\x04":
@@ -121,7 +153,13 @@ def _read_weights(path: Path, data: bytes | None = None) -> dict[str, np.ndarray
             raise DataError(f"expected a dict of NumPy arrays, got {type(network).__name__}")
         if not all(isinstance(key, str) for key in network):
             raise DataError(f"has a key {next(k for k in network if not isinstance(k, str))!r}: keys are W1, b1, ...")
-        check_network(network)
+        for key, value in network.items():
+            if value.dtype.kind != "f":
+                raise DataError(f"{key} has dtype {value.dtype}: weights must be floating point")
+            if not np.isfinite(value).all():
+                raise DataError(f"{key} holds NaN or infinite values")
+        if check is not None:
+            check(network)
     return network
 
 
@@ -146,23 +184,23 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
     return network
 
 
-def _sample_weights() -> dict[str, np.ndarray]:
-    """The book's weights from the cache, downloading them first if absent or damaged."""
-    cached = cache_dir("sample_weight.pkl")
-    weights = from_cache(cached, _verified)
+def _book_weights(book: BookWeights, check: Check | None) -> dict[str, np.ndarray]:
+    """One of the book's files from the cache, downloading it first (pinned, verified) if absent or damaged."""
+    cached = cache_dir("book", *book.path.split("/"))
+
+    def verified(path: Path) -> dict[str, np.ndarray]:
+        data = read_capped(path, WEIGHTS_CAP, "a weights file")
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != book.sha256:
+            raise DataError(f"{path}: SHA-256 {digest} is not the book's {book.path} ({book.sha256})")
+        return _read_weights(path, check, data)
+
+    weights = from_cache(cached, verified)
     return weights if weights is not None else fetch(
-        [SAMPLE_WEIGHT_URL],
+        [book.url],
         cached.parent,
-        _verified,
-        max_bytes=2 * SAMPLE_WEIGHT_BYTES,
+        verified,
+        max_bytes=2 * book.size,
         keep_as=cached,
-        by_hand=f"Place the book's ch03/sample_weight.pkl at {cached}, or pass its path (--weights).",
+        by_hand=f"Place the book's {book.path} (commit {BOOK_COMMIT[:7]}) at {cached}, or pass its path (--weights).",
     )
-
-
-def _verified(path: Path) -> dict[str, np.ndarray]:
-    data = read_capped(path, WEIGHTS_CAP, "a weights file")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != SAMPLE_WEIGHT_SHA256:
-        raise DataError(f"{path}: SHA-256 {digest} is not the book's sample_weight.pkl ({SAMPLE_WEIGHT_SHA256})")
-    return _read_weights(path, data)

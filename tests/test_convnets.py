@@ -1,0 +1,166 @@
+"""Chapters 7 and 8: the book's pretrained ConvNets at the book's accuracies, the registry, CLI, pictures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import xpnet
+import xpnet.weights
+from xpnet.models import MODELS
+
+from conftest import ROOT, SHARED_DATA
+from mirror import Mirror
+
+# Computed independently with the book's own code in float64 (../shared/data/README.md).
+BOOK = {"simple_convnet": (0.9890, "ch07/params.pkl"), "deep_convnet": (0.9935, "ch08/deep_convnet_params.pkl")}
+
+
+@pytest.fixture(scope="module", params=list(BOOK))
+def convnet(request: pytest.FixtureRequest) -> tuple[str, float, Path]:
+    accuracy, relative = BOOK[request.param]
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.fail(f"{path} not found (set XPNET_TEST_DATA to the shared data directory)")
+    return request.param, accuracy, path
+
+
+@pytest.mark.parametrize("spec", ["numpy", "array_api_strict:device1"])
+@pytest.mark.parametrize("batch_size", [100, 1000, 333])
+def test_the_books_accuracy_in_float64(convnet, mnist_test, spec: str, batch_size: int) -> None:
+    name, expected, path = convnet
+    backend = xpnet.get_backend(spec)
+    network = MODELS[name].load(backend, path, "float64")
+    images, labels = mnist_test
+    score = xpnet.accuracy(network, backend.asarray(images), backend.asarray(labels), batch_size,
+                           workers=backend.workers)
+    assert score == expected
+
+
+def test_float32_within_five_images_in_ten_thousand(convnet, mnist_test) -> None:
+    name, expected, path = convnet
+    backend = xpnet.get_backend("cpu")
+    images, labels = mnist_test
+    network = MODELS[name].load(backend, path)
+    assert network.dtype == np.float32
+    assert abs(xpnet.accuracy(network, images, labels, 32, workers=backend.workers) - expected) <= 0.0005
+
+
+def test_half_precision_as_the_books_experiment(mnist_test) -> None:
+    """ch08/half_float_network.py: parameters and input in float16 (on 500 images: NumPy's float16 is slow)."""
+    _, path = BOOK["deep_convnet"]
+    backend = xpnet.get_backend("cpu")
+    images, labels = mnist_test[0][:500], mnist_test[1][:500]
+    half = MODELS["deep_convnet"].load(backend, SHARED_DATA / path, "float16")
+    assert half.dtype == np.float16 and half.predict(images[:2]).dtype == np.float16
+    full = MODELS["deep_convnet"].load(backend, SHARED_DATA / path, "float64")
+    assert abs(xpnet.accuracy(half, images, labels, 100) - xpnet.accuracy(full, images, labels, 100)) <= 0.002
+
+
+def test_a_convnet_predicts_like_its_layers(convnet, mnist_test) -> None:
+    """predict on flat uint8 rows equals the book's layer-by-layer pass on (N, 1, 28, 28) floats."""
+    name, _, path = convnet
+    network = MODELS[name].load(xpnet.get_backend("cpu"), path, "float64")
+    pixels = mnist_test[0][:5]
+    a = pixels.reshape(5, 1, 28, 28) / 255.0
+    for layer_name, layer in network.layers.items():
+        a = layer.forward(a, False) if layer_name.startswith("Dropout") else layer.forward(a)
+    np.testing.assert_allclose(network.predict(pixels), a, rtol=1e-12)
+
+
+def test_the_cli_prints_the_books_accuracy(mnist_dir: Path) -> None:
+    _, path = BOOK["deep_convnet"]
+    result = subprocess.run(
+        [sys.executable, "-m", "xpnet", "infer", "--model", "deep_convnet", "--dtype", "float64", "--data-dir",
+         str(mnist_dir), "--weights", str(SHARED_DATA / path)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "Accuracy:0.9935"
+    assert "deep_convnet in float64" in result.stdout
+
+
+def test_the_cli_on_device1(mnist_dir: Path) -> None:
+    _, path = BOOK["simple_convnet"]
+    result = subprocess.run(
+        [sys.executable, "-m", "xpnet", "infer", "--model", "simple_convnet", "--dtype", "float64", "--backend",
+         "array_api_strict", "--device", "device1", "--data-dir", str(mnist_dir), "--weights",
+         str(SHARED_DATA / path), "--json"],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["accuracy"] == 0.989 and report["model"] == "simple_convnet" and report["dtype"] == "float64"
+
+
+def test_weights_of_another_model_are_refused(mnist_dir: Path, weights_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "xpnet", "infer", "--model", "simple_convnet", "--data-dir", str(mnist_dir),
+         "--weights", str(weights_path)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (f"xpnet infer: error: {weights_path}: not chapter 7's SimpleConvNet's weights: W1 has "
+                             "shape (784, 50), not this network's (30, 1, 5, 5)\n")
+
+
+def test_default_downloads_are_pinned_to_the_books_commit(convnet, isolated_cache: Path) -> None:
+    """The URL names the 2016 commit; a file that is not the pinned one (master's retrained) is refused."""
+    name, _, path = convnet
+    book = MODELS[name].weights
+    assert book.url.startswith("https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch/"
+                               "0dda3d1715e2431b76eb4089b60881948853ba2a/")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == book.sha256 and path.stat().st_size == book.size
+    retrained = path.read_bytes() + b"\n"  # other bytes, as master's retrained files are
+    server = Mirror({book.path: path.read_bytes()})
+    try:
+        original = xpnet.weights.BOOK_RAW
+        xpnet.weights.BOOK_RAW = server("good")
+        network = MODELS[name].load(xpnet.get_backend("cpu"))
+        original_w1 = xpnet.load_weights(path, check=None)["W1"]
+        np.testing.assert_array_equal(network.params["W1"], original_w1.astype(np.float32))
+        assert server.hits == {f"/good/{book.path}": 1}
+        (isolated_cache / "book" / book.path).unlink()
+        server.files[book.path] = retrained
+        with pytest.raises(xpnet.DataError, match=f"is not the book's {book.path}"):
+            MODELS[name].load(xpnet.get_backend("cpu"))
+    finally:
+        xpnet.weights.BOOK_RAW = original
+        server.close()
+
+
+def test_filters_picture(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "filters.png"
+    _, path = BOOK["simple_convnet"]
+    result = subprocess.run(
+        [sys.executable, "scripts/visualize_filter.py", "--model", "simple_convnet", "--weights",
+         str(SHARED_DATA / path), "-o", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "30 first-layer filters of simple_convnet, random and learned" in result.stdout
+    with Image.open(out) as image:
+        assert image.size == (1000, 500)
+        grey = np.asarray(image.convert("L"))
+    left, right = grey[:, :500], grey[:, 500:]
+    assert left.std() > 10 and right.std() > 10 and not np.array_equal(left, right)
+
+
+def test_misclassified_by_deep_convnet(tmp_path: Path, mnist_dir: Path) -> None:
+    out = tmp_path / "wrong.png"
+    _, path = BOOK["deep_convnet"]
+    result = subprocess.run(
+        [sys.executable, "scripts/misclassified_mnist.py", "--model", "deep_convnet", "--weights",
+         str(SHARED_DATA / path), "--data-dir", str(mnist_dir), "-o", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "16 test images, 16 predicted wrong" in result.stdout
+    assert out.stat().st_size > 10_000
