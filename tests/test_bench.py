@@ -75,3 +75,21 @@ def test_chapter_baseline_gets_the_books_accuracy(tmp_path: Path, mnist_dir: Pat
                             capture_output=True, text=True, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["Accuracy:0.9352"]
+
+
+def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
+    """xpnet, the book's layers (and PyTorch when installed) on 1,000 images, with GFLOP/s from the layer shapes."""
+    out = tmp_path / "conv.json"
+    params = Path(mnist_dir).parent / "ch07" / "params.pkl"
+    result = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--model", "simple_convnet", "--repeats", "1", "--data-dir",
+         str(mnist_dir), "--weights", str(params), "--json", str(out)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    # conv 30 x 5x5 over 24x24 positions, Affine 4320 x 100, Affine 100 x 10: two flops per multiply-add
+    assert report["flops_per_image"] == 2 * (24 * 24 * 25 * 30 + 4320 * 100 + 100 * 10)
+    assert {"xpnet", "the book's layers"} <= set(report["methods"]) and report["images"] == 1000
+    assert len(set(report["accuracy"].values())) == 1  # the same 1,000 images, the same answers
+    assert report["sgemm_peak_gflops"] > 0 and "of SGEMM" in result.stdout
