@@ -10,6 +10,7 @@ on the side), so threads may run forward passes of one network at once.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,7 @@ class Affine:
 
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x, self.W)
-        flat = xp.reshape(x, (x.shape[0], -1))
+        flat = xp.reshape(x, (-1, math.prod(x.shape[1:])))  # not x.shape[0]: it may be symbolic (ndonnx)
         self.original_x_shape, self.x = x.shape, flat  # kept for backward; the pass itself reads locals only
         return xp.matmul(flat, self.W) + self.b
 
@@ -82,15 +83,26 @@ class SoftmaxWithLoss:
 
 
 def _pad_hw(x: Array, pad: int) -> Array:
-    """``x`` of shape (N, H, W, C) with ``pad`` rows and columns of zeros on each side (standard concat only)."""
+    """``x`` of shape (N, H, W, C) with ``pad`` rows and columns of zeros on each side (standard concat only).
+
+    The zeros take the shape of one row (column) of ``x``, whose N may be symbolic (ndonnx).
+    """
     if pad == 0:
         return x
     xp = array_namespace(x)
-    n, h, w, c = x.shape
-    rows = xp.zeros((n, pad, w, c), dtype=x.dtype, device=device(x))
-    x = xp.concat([rows, x, rows], axis=1)
-    columns = xp.zeros((n, h + 2 * pad, pad, c), dtype=x.dtype, device=device(x))
-    return xp.concat([columns, x, columns], axis=2)
+    rows = _zeros_shaped_like(x[:, :1, :, :])
+    x = xp.concat([rows] * pad + [x] + [rows] * pad, axis=1)
+    columns = _zeros_shaped_like(x[:, :, :1, :])
+    return xp.concat([columns] * pad + [x] + [columns] * pad, axis=2)
+
+
+def _zeros_shaped_like(a: Array) -> Array:
+    """Zeros of ``a``'s shape, dtype and device. With a symbolic batch (an ndonnx graph being traced), ``a * 0``:
+    ndonnx's ``zeros_like`` forgets the static sizes that the next layers read, arithmetic keeps them."""
+    xp = array_namespace(a)
+    if a.shape[0] is None:
+        return a * 0
+    return xp.zeros(a.shape, dtype=a.dtype, device=device(a))
 
 
 def _windows(x: Array, filter_h: int, filter_w: int, stride: int, pad: int) -> tuple[list[Array], int, int]:
@@ -160,7 +172,7 @@ class Convolution:
         col = xp.reshape(xp.concat(taps, axis=-1), (-1, fh * fw * x.shape[1]))
         out = xp.matmul(col, self._filters()) + self.b
         self.x_shape, self.col = x.shape, col
-        return _channels_first(xp.reshape(out, (x.shape[0], out_h, out_w, fn)))
+        return _channels_first(xp.reshape(out, (-1, out_h, out_w, fn)))
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout, self.W)
@@ -187,13 +199,17 @@ class Pooling:
         xp = array_namespace(x)
         image = _channels_last(x)
         self.x = image
-        n, h, w, c = image.shape
+        _, h, w, c = image.shape
         ph, pw = self.pool_h, self.pool_w
+        out_h, out_w = (h + 2 * self.pad - ph) // self.stride + 1, (w + 2 * self.pad - pw) // self.stride + 1
         if self.pad == 0 and self.stride == ph == pw and h % ph == 0 and w % pw == 0:
             # windows that tile the image: split its axes (a view) instead of copying the taps
-            return _channels_first(xp.max(xp.reshape(image, (n, h // ph, ph, w // pw, pw, c)), axis=(2, 4)))
-        taps, _, _ = _windows(image, ph, pw, self.stride, self.pad)
-        return _channels_first(xp.max(xp.stack(taps), axis=0))
+            pooled = xp.max(xp.reshape(image, (-1, out_h, ph, out_w, pw, c)), axis=(2, 4))
+        else:
+            taps, _, _ = _windows(image, ph, pw, self.stride, self.pad)
+            pooled = xp.max(xp.stack(taps), axis=0)
+        # the reshape (a no-op on values) states the sizes, which a traced graph (ndonnx) would otherwise forget
+        return _channels_first(xp.reshape(pooled, (-1, out_h, out_w, c)))
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout)

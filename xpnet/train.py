@@ -162,7 +162,7 @@ class LayerNet:
         """
         x = scaled_input(x, self.dtype)
         if self.input_shape is not None and x.ndim == 2:
-            x = array_namespace(x).reshape(x, (x.shape[0], *self.input_shape))
+            x = array_namespace(x).reshape(x, (-1, *self.input_shape))  # -1: the batch may be symbolic (ndonnx)
         for layer in self.layers.values():
             x = layer.forward(x, train_flg) if isinstance(layer, Dropout) else layer.forward(x)
         return x
