@@ -93,6 +93,20 @@ def mnist_dir() -> Path:
     return path
 
 
+# The book's test accuracies with its pretrained files, computed independently (../shared/data/README.md).
+BOOK_ACCURACY = {"mlp": 0.9352, "simple_convnet": 0.9890, "deep_convnet": 0.9935}
+BOOK_FILES = {"mlp": "sample_weight.pkl", "simple_convnet": "ch07/params.pkl",
+              "deep_convnet": "ch08/deep_convnet_params.pkl"}
+
+
+def book_file(model: str) -> Path:
+    """The shared copy of the book's pretrained file for ``model``; fails (never skips) when it is missing."""
+    path = SHARED_DATA / BOOK_FILES[model]
+    if not path.exists():
+        pytest.fail(f"{path} not found (set XPNET_TEST_DATA to the shared data directory)")
+    return path
+
+
 @pytest.fixture(scope="session")
 def weights_path() -> Path:
     path = SHARED_DATA / "sample_weight.pkl"

@@ -16,20 +16,15 @@ import xpnet
 import xpnet.weights
 from xpnet.models import MODELS
 
-from conftest import ROOT, SHARED_DATA
+from conftest import BOOK_ACCURACY, BOOK_FILES, ROOT, SHARED_DATA, book_file
 from mirror import Mirror
 
-# Computed independently with the book's own code in float64 (../shared/data/README.md).
-BOOK = {"simple_convnet": (0.9890, "ch07/params.pkl"), "deep_convnet": (0.9935, "ch08/deep_convnet_params.pkl")}
+BOOK = {name: (BOOK_ACCURACY[name], BOOK_FILES[name]) for name in ("simple_convnet", "deep_convnet")}
 
 
 @pytest.fixture(scope="module", params=list(BOOK))
 def convnet(request: pytest.FixtureRequest) -> tuple[str, float, Path]:
-    accuracy, relative = BOOK[request.param]
-    path = SHARED_DATA / relative
-    if not path.exists():
-        pytest.fail(f"{path} not found (set XPNET_TEST_DATA to the shared data directory)")
-    return request.param, accuracy, path
+    return request.param, BOOK_ACCURACY[request.param], book_file(request.param)
 
 
 @pytest.mark.parametrize("spec", ["numpy", "array_api_strict:device1"])

@@ -12,6 +12,7 @@ A *spec* names a device or a library, optionally with a device after a colon:
 ``"array_api_strict[:DEVICE]"``        array-api-strict, e.g. ``:device1``
 ``"torch[:DEVICE]"``                   PyTorch, e.g. ``"torch:cuda"``
 ``"dask[:cuda]"``                      dask.array with NumPy (or CuPy) chunks
+``"jax[:DEVICE]"``                     JAX, ``:cpu`` or ``:cuda[:N]`` (XLA-compiled)
 =====================================  ==========================================
 """
 
@@ -33,6 +34,7 @@ from array_api_compat import (
     is_array_api_strict_namespace,
     is_cupy_array,
     is_dask_array,
+    is_jax_array,
     is_numpy_array,
     is_torch_array,
 )
@@ -40,7 +42,7 @@ from array_api_compat import (
 from .errors import BackendError
 from .files import check_npy, reading
 
-LIBRARIES = ("numpy", "cupy", "array_api_strict", "torch", "dask")
+LIBRARIES = ("numpy", "cupy", "array_api_strict", "torch", "dask", "jax")
 CPU_BATCH_SIZE = 500  # 1.6 MB of float32 per batch: stays in cache, and the per-batch Python cost stays small
 GPU_BATCH_SIZE = 1 << 16
 
@@ -49,6 +51,7 @@ _INSTALL = {
     "array_api_strict": "pip install array-api-strict",
     "torch": "pip install 'xpnet[torch]'",
     "dask": "pip install 'xpnet[dask]'",
+    "jax": "pip install 'xpnet[jax]' (a CUDA build of jaxlib for GPUs: pip install 'jax[cuda12]')",
 }
 
 
@@ -80,7 +83,7 @@ class Backend:
     @property
     def on_gpu(self) -> bool:
         """Whether new arrays land on a CUDA GPU."""
-        return self.name == "cupy" or str(self.device).startswith("cuda")
+        return self.name == "cupy" or str(self.device).startswith(("cuda", "gpu"))
 
     def load_npy(self, path: str | os.PathLike[str]) -> Any:
         """An ``.npy`` file as an array of this backend, memory-mapped rather than read whole.
@@ -266,6 +269,30 @@ def single_threaded_blas() -> _BlasLimit:
 
 def _is_cupy_device(device: Any) -> bool:
     return type(device).__module__.startswith("cupy")
+
+
+_COMPILED: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+
+def compiled(function: Callable[..., Any], like: Any, static: tuple[str, ...] = ()) -> Callable[..., Any]:
+    """``function`` compiled for the library of ``like`` where it has a compiler, else ``function`` itself.
+
+    JAX: ``jax.jit`` with the keyword arguments ``static`` (hashable) fixed at
+    trace time; one compiled copy per function, traced once per input
+    shape and static values, for the life of the process.
+    """
+    if not is_jax_array(like):
+        return function
+    if function not in _COMPILED:
+        import jax
+
+        _COMPILED[function] = jax.jit(function, static_argnames=static)
+    return _COMPILED[function]
+
+
+def supports_dtype(xp: ModuleType, dtype: str, device: Any = None) -> bool:
+    """Whether ``xp`` has ``dtype`` (a name) on ``device``: JAX lacks float64 unless its 64-bit mode is on."""
+    return dtype in xp.__array_namespace_info__().dtypes(device=device)
 
 
 def is_deferred(x: Any) -> bool:
@@ -466,10 +493,28 @@ def use_dask_scheduler(address: str) -> Any:
         raise BackendError(f"cannot reach the dask scheduler at {address!r} ({' '.join(str(err).split())})") from None
 
 
+def _open_jax(device: str | None) -> Backend:
+    jax = _import("jax", "jax")
+    xp = _import("jax", "jax.numpy")
+    kind, _, index = (device or "cpu").partition(":")
+    if kind not in ("cpu", "cuda", "gpu") or (index and not index.isdigit()):
+        raise BackendError(f"jax runs here on 'cpu' or 'cuda[:N]', not {device!r}")
+    try:
+        devices = jax.devices("cpu" if kind == "cpu" else "gpu")
+    except RuntimeError:
+        raise BackendError(f"jax:{device} requested but JAX sees no GPU (is jaxlib a CPU build? "
+                           f"{_INSTALL['jax']})") from None
+    if int(index or 0) >= len(devices):
+        raise BackendError(f"jax:{device} requested but JAX sees {len(devices)} {kind} device(s)")
+    target = devices[int(index or 0)]
+    return Backend("jax", xp, target, CPU_BATCH_SIZE if kind == "cpu" else GPU_BATCH_SIZE)
+
+
 _OPENERS = {
     "numpy": _open_numpy,
     "cupy": _open_cupy,
     "array_api_strict": _open_array_api_strict,
     "torch": _open_torch,
     "dask": _open_dask,
+    "jax": _open_jax,
 }

@@ -22,6 +22,7 @@ import numpy as np
 
 from .backend import Backend, array_namespace, get_backend, to_numpy
 from .datasets.mnist import normalized
+from .errors import BackendError
 from .models import Model
 from .network import accuracy
 
@@ -104,7 +105,7 @@ def run(
     floats = normalized(images)
     if model.fused:
         host = model.load(get_backend("cpu"), weights)
-        methods = _methods(backend, host, with_torch)
+        methods = _methods(model, backend, host, with_torch)
         accuracies = {
             name: prepare(images, floats, labels)() for name, prepare in methods.items() if name != "BLAS floor"
         }
@@ -166,7 +167,52 @@ def _convnet_methods(model: Model, backend: Backend, weights: str | None, dtype:
             return lambda: torch_convnet_accuracy(layers, book, floats, labels, 100, device)
 
         methods["PyTorch"] = torch_pass
+    return methods | _compiled_methods(model, backend, book)
+
+
+def _compiled_methods(model: Model, backend: Backend, weights: dict[str, np.ndarray]) -> dict[str, Callable]:
+    """JAX (``jax.jit`` over xpnet's own functions) and ONNX Runtime (on the exported model), when installed.
+
+    Both start from the same uint8 images as xpnet's pass; ``weights`` are host arrays of ``model``.
+    """
+    methods: dict[str, Callable] = {}
+    if importlib.util.find_spec("jax") is not None:
+        try:
+            jax_backend = get_backend("jax", "cuda" if backend.on_gpu else "cpu",
+                                      batch_size=backend.batch_size if backend.name == "numpy" else None)
+        except BackendError:
+            jax_backend = None
+        if jax_backend is not None:
+            network = _on(model, jax_backend, weights)
+
+            def jax_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
+                return lambda: accuracy(network, jax_backend.asarray(images), jax_backend.asarray(labels),
+                                        jax_backend.batch_size)
+
+            methods["JAX (jit)"] = jax_pass
+    if all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "ndonnx", "onnx")):
+        from .export import onnx_model
+
+        proto = onnx_model(model, _on(model, get_backend("cpu"), weights))
+
+        def onnx_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
+            import onnxruntime
+
+            session = onnxruntime.InferenceSession(proto.SerializeToString())
+            return lambda: float(np.mean(session.run(["label"], {"images": images})[0] == labels))
+
+        methods["ONNX Runtime"] = onnx_pass
     return methods
+
+
+def _on(model: Model, backend: Backend, weights: dict[str, np.ndarray]) -> Any:
+    """``model``'s network with the host ``weights`` (float32) on ``backend``."""
+    arrays = {key: backend.asarray(value, dtype=backend.xp.float32) for key, value in weights.items()}
+    if model.fused:
+        return arrays
+    network = model.network(backend, dtype="float32")
+    network.params = arrays
+    return network
 
 
 def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
@@ -281,7 +327,8 @@ def _sgemm_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / min(_timed(lambda: a @ a) for _ in range(repeats)) / 1e9
 
 
-def _methods(backend: Backend, weights: dict[str, np.ndarray], with_torch: bool) -> dict[str, Callable]:
+def _methods(model: Model, backend: Backend, weights: dict[str, np.ndarray], with_torch: bool,
+             ) -> dict[str, Callable]:
     """name -> prepare(images, floats, labels) -> a callable that runs one timed pass and returns its accuracy.
 
     ``floats`` are the images normalized to float32 beforehand, as the chapter has them.
@@ -319,7 +366,7 @@ def _methods(backend: Backend, weights: dict[str, np.ndarray], with_torch: bool)
             return lambda: torch_accuracy(weights, floats, t, backend.batch_size, device)
 
         methods["PyTorch"] = torch_pass
-    return methods
+    return methods | _compiled_methods(model, backend, weights)
 
 
 def _torch_installed() -> bool:

@@ -155,6 +155,15 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--train", action="store_true", help="time a training epoch instead (beside PyTorch)")
     bench.set_defaults(run=_bench)
 
+    export = commands.add_parser("export", help="write a network as an ONNX model, traced from xpnet's own code")
+    _add_model_arg(export)
+    export.add_argument("--dtype", choices=("float32", "float64"), help="the network's dtype (default float32)")
+    export.add_argument("--weights", help="weights .pkl or .npz (default: the book's for the model)")
+    export.add_argument("--input", choices=("uint8", "float32"), default="uint8",
+                        help="the model's input: uint8 pixels, scaled inside the graph (default), or float32 in [0, 1]")
+    export.add_argument("--output", "-o", default="model.onnx", help="the .onnx file to write (default model.onnx)")
+    export.set_defaults(run=_export)
+
     show = commands.add_parser("show", help="write a PNG of test digits with their labels (and predictions)")
     _add_backend_args(show)
     _add_data_args(show)
@@ -466,6 +475,19 @@ def _plot_probs(args: argparse.Namespace) -> int:
     plots.save_probabilities(images[args.index], int(labels[args.index]), probabilities, args.output)
     print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}, "
           f"predicted {int(probabilities.argmax())}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .backend import get_backend
+    from .export import onnx_model, save_onnx
+    from .models import MODELS
+
+    model = MODELS[args.model]
+    network = model.load(get_backend("cpu"), args.weights, args.dtype)
+    save_onnx(onnx_model(model, network, input_dtype=args.input), args.output)
+    print(f"wrote {args.output}: {model.title}, input 'images' {args.input} (N, 784), outputs 'probabilities' "
+          "(N, 10) and 'label' (N,)")
     return 0
 
 

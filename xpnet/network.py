@@ -10,6 +10,7 @@ pixel / 255. Every function gets its namespace from its inputs and never leaves 
 
 from __future__ import annotations
 
+import functools
 import operator
 import threading
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from array_api_compat import device
 from .backend import (
     Backend,
     array_namespace,
+    compiled,
     compute_each,
     default_dtype,
     get_backend,
@@ -202,25 +204,19 @@ def accuracy(
     xp = array_namespace(x, t)
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
     n = _check_labels(x, t)
-    score = _scorer(network, x, activation)
-    n_out = score(x[:1, ...]).shape[-1]
+    score, weights = _scorer(network, x, activation)
+    n_out = score(weights, x[:1, ...]).shape[-1]
     if t.ndim == 2 and t.shape[1] != n_out:
         raise ValueError(f"t has one-hot rows of width {t.shape[1]} but the network has {n_out} outputs")
     workers = min(workers, -(-n // batch_size))  # never a thread without a batch
     counts_dtype = default_dtype(xp, "integral", device(x))
 
+    count = compiled(_count, x, static=("score", "n_out", "counts_dtype"))
+
     def batch_counts(start: int) -> Array:
-        """[correct, NaN rows, labels out of range] of the batch that begins at ``start``."""
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-        scores = score(x[start:stop, ...])
-        labels = t[start:stop] if t.ndim == 1 else xp.argmax(t[start:stop, ...], axis=1)
-        # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-        counts = xp.stack([
-            xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
-            xp.count_nonzero(xp.isnan(scores[:, 0])),
-            xp.count_nonzero((labels < 0) | (labels >= n_out)),
-        ])
-        return xp.astype(counts, counts_dtype)
+        return count(weights, x[start:stop, ...], t[start:stop, ...], score=score, n_out=n_out,
+                     counts_dtype=counts_dtype)
 
     starts = range(0, n, batch_size)
     if is_deferred(x):  # a graph: the counts are computed together, and report as each is done
@@ -300,13 +296,36 @@ def _check_labels(x: Array, t: Array) -> int:
     return x.shape[0]
 
 
-def _scorer(network: Network | Classifier, x: Array, activation: str) -> Callable[[Array], Array]:
-    """A function from a batch of ``x`` to its scores (batch, n_out)."""
+def _count(weights: Any, images: Array, targets: Array, *, score: Callable[[Any, Array], Array], n_out: int,
+           counts_dtype: Any) -> Array:
+    """[correct, NaN rows, labels out of range] of one batch, scored by ``score(weights, images)``.
+
+    The weights are an argument, not a constant of the function, so that a
+    compiled copy (JAX: one per batch shape) serves every call, and never
+    scores with weights that have changed since.
+    """
+    xp = array_namespace(images, targets)
+    scores = score(weights, images)
+    labels = targets if targets.ndim == 1 else xp.argmax(targets, axis=1)
+    # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
+    counts = xp.stack([
+        xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
+        xp.count_nonzero(xp.isnan(scores[:, 0])),
+        xp.count_nonzero((labels < 0) | (labels >= n_out)),
+    ])
+    return xp.astype(counts, counts_dtype)
+
+
+# One scoring function per hidden activation, made once: compiled copies are kept per function.
+_FOLDED_SCORES = {name: functools.partial(_scores, activation=name) for name in HIDDEN_ACTIVATIONS}
+
+
+def _scorer(network: Network | Classifier, x: Array, activation: str) -> tuple[Callable[[Any, Array], Array], Any]:
+    """``(score, weights)``: ``score(weights, batch)`` gives the scores (batch, n_out) of a batch of ``x``."""
     if isinstance(network, Mapping):
         _check_input(x, layers(network)[0][0])
-        folded = fold(network, x.dtype == array_namespace(x).uint8, activation)
-        return lambda batch: _scores(folded, batch, activation)
-    return network.predict
+        return _FOLDED_SCORES[activation], fold(network, x.dtype == array_namespace(x).uint8, activation)
+    return network.scores_with, dict(network.params)
 
 
 def _check_input(x: Array, w1: Array) -> None:

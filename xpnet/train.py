@@ -167,6 +167,16 @@ class LayerNet:
             x = layer.forward(x, train_flg) if isinstance(layer, Dropout) else layer.forward(x)
         return x
 
+    def scores_with(self, params: Mapping[str, Array], x: Array) -> Array:
+        """:meth:`predict` (inference) with ``params`` bound for the call: for compiled callers (JAX's jit),
+        which pass the weights as arguments so that a compiled copy never scores with stale ones."""
+        current = dict(self.params)
+        self.params = params
+        try:
+            return self.predict(x)
+        finally:
+            self.params = current
+
     def loss(self, x: Array, t: Array) -> Array:
         """Cross-entropy error of the batch (labels or one-hot ``t``) plus the weight decay, a 0-d array."""
         y = self.predict(x, train_flg=True)
