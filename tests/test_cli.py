@@ -45,7 +45,8 @@ def test_infer_json(mnist_dir: Path, weights_path: Path, backend: str) -> None:
     [
         (["--weights", "/nonexistent/w.pkl"], "/nonexistent/w.pkl: cannot read (No such file or directory)"),
         (["--backend", "tensorflow"],
-         "unknown backend 'tensorflow': choose cpu, cuda[:N] or one of numpy, cupy, array_api_strict, torch, dask"),
+         "unknown backend 'tensorflow': choose cpu, cuda[:N] or one of numpy, cupy, array_api_strict, torch, dask, "
+         "jax"),
     ],
 )
 def test_bad_arguments_get_one_line(mnist_dir: Path, args: list[str], message: str) -> None:

@@ -291,8 +291,13 @@ def compiled(function: Callable[..., Any], like: Any, static: tuple[str, ...] = 
 
 
 def supports_dtype(xp: ModuleType, dtype: str, device: Any = None) -> bool:
-    """Whether ``xp`` has ``dtype`` (a name) on ``device``: JAX lacks float64 unless its 64-bit mode is on."""
-    return dtype in xp.__array_namespace_info__().dtypes(device=device)
+    """Whether ``xp`` has ``dtype`` (a name) on ``device``: JAX lacks float64 unless its 64-bit mode is on.
+
+    The standard's dtypes are looked up in the namespace's inspection API;
+    others (float16, which the standard leaves out) by name.
+    """
+    listed = xp.__array_namespace_info__().dtypes(device=device)
+    return dtype in listed if dtype in ("float32", "float64") else hasattr(xp, dtype)
 
 
 def is_deferred(x: Any) -> bool:
