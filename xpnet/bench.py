@@ -218,7 +218,8 @@ def _on(model: Model, backend: Backend, weights: dict[str, np.ndarray]) -> Any:
 def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
                           batch_size: int = 100) -> float:
     """The book's ConvNet inference restated: its im2col (``np.pad``, a loop over filter positions,
-    ``transpose``), its layers' forward passes in float64, and its ``accuracy`` loop over batches of 100.
+    ``transpose``), its layers' forward passes in float64 with what they keep for backward (ReLU's mask
+    and copy, pooling's ``argmax``), and its ``accuracy`` loop over batches of 100.
 
     ``net`` gives the layer sequence (its layers' kinds, strides and pads);
     ``params`` the book's parameter dict; ``x``: (n, 1, 28, 28) float64.
@@ -254,9 +255,12 @@ def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray
                 out_w = 1 + (width - layer.pool_w) // layer.stride
                 col = im2col(a, layer.pool_h, layer.pool_w, layer.stride, layer.pad).reshape(-1, layer.pool_h
                                                                                               * layer.pool_w)
+                np.argmax(col, axis=1)  # the book's Pooling.forward keeps arg_max for backward
                 a = np.max(col, axis=1).reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
-            elif isinstance(layer, Relu):
-                a = np.maximum(a, 0)
+            elif isinstance(layer, Relu):  # the book's Relu.forward: a mask, a copy, the masked entries zeroed
+                mask = a <= 0
+                a = a.copy()
+                a[mask] = 0
             elif isinstance(layer, Affine):
                 a = np.dot(a.reshape(a.shape[0], -1), params[f"W{k}"]) + params[f"b{k}"]
             elif isinstance(layer, Dropout):

@@ -412,19 +412,17 @@ class Momentum:
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         for key in grads:
             self.v[key] = self.momentum * self.v.get(key, 0.0) - self.lr * grads[key]
-            params[key] = params[key] + self.v[key]
+            params[key] = self._moved(params[key], self.v[key], grads[key])
+
+    def _moved(self, param: Array, velocity: Array, grad: Array) -> Array:
+        return param + velocity
 
 
-class Nesterov:
-    """Nesterov's accelerated gradient, in the book's form."""
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient, in the book's form: the velocity as Momentum's, a look-ahead step."""
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
-        self.lr, self.momentum, self.v = lr, momentum, {}
-
-    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
-        for key in grads:
-            self.v[key] = self.momentum * self.v.get(key, 0.0) - self.lr * grads[key]
-            params[key] = params[key] + self.momentum**2 * self.v[key] - (1 + self.momentum) * self.lr * grads[key]
+    def _moved(self, param: Array, velocity: Array, grad: Array) -> Array:
+        return param + self.momentum**2 * velocity - (1 + self.momentum) * self.lr * grad
 
 
 class AdaGrad:
@@ -436,21 +434,22 @@ class AdaGrad:
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         for key in grads:
             xp = array_namespace(grads[key])
-            self.h[key] = self.h.get(key, 0.0) + grads[key] * grads[key]
+            self.h[key] = self._accumulated(self.h.get(key, 0.0), grads[key] * grads[key])
             params[key] = params[key] - self.lr * grads[key] / (xp.sqrt(self.h[key]) + 1e-7)
 
+    def _accumulated(self, h: Array, squared: Array) -> Array:
+        return h + squared
 
-class RMSprop:
-    """h <- decay_rate * h + (1 - decay_rate) * dW^2; W <- W - lr * dW / (sqrt(h) + 1e-7)."""
+
+class RMSprop(AdaGrad):
+    """AdaGrad with a forgetting sum: h <- decay_rate * h + (1 - decay_rate) * dW^2."""
 
     def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
-        self.lr, self.decay_rate, self.h = lr, decay_rate, {}
+        super().__init__(lr)
+        self.decay_rate = decay_rate
 
-    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
-        for key in grads:
-            xp = array_namespace(grads[key])
-            self.h[key] = self.decay_rate * self.h.get(key, 0.0) + (1 - self.decay_rate) * grads[key] * grads[key]
-            params[key] = params[key] - self.lr * grads[key] / (xp.sqrt(self.h[key]) + 1e-7)
+    def _accumulated(self, h: Array, squared: Array) -> Array:
+        return self.decay_rate * h + (1 - self.decay_rate) * squared
 
 
 class Adam:
