@@ -159,7 +159,7 @@ def _convnet_methods(model: Model, backend: Backend, weights: str | None, dtype:
         return lambda: book_convnet_accuracy(model.network(get_backend("cpu")), book, x, labels)
 
     methods: dict[str, Callable] = {"xpnet": xpnet_pass, "the book's layers": book_pass}
-    if with_torch and backend.name in ("numpy", "cupy", "torch") and _torch_installed():
+    if with_torch and backend.name in ("numpy", "cupy", "torch", "jax") and _torch_installed():
         device = "cuda" if backend.on_gpu else "cpu"
 
         def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
@@ -176,7 +176,7 @@ def _compiled_methods(model: Model, backend: Backend, weights: dict[str, np.ndar
     Both start from the same uint8 images as xpnet's pass; ``weights`` are host arrays of ``model``.
     """
     methods: dict[str, Callable] = {}
-    if importlib.util.find_spec("jax") is not None:
+    if importlib.util.find_spec("jax") is not None and backend.name != "jax":  # on JAX, the xpnet row is JAX's
         try:
             jax_backend = get_backend("jax", "cuda" if backend.on_gpu else "cpu",
                                       batch_size=backend.batch_size if backend.name == "numpy" else None)
