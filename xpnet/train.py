@@ -111,14 +111,16 @@ class LayerNet:
         """Gaussian noise of ``shape`` times ``scale``, drawn on the host from the network's seeded generator."""
         return self.backend.asarray(self._rng.standard_normal(shape) * scale, dtype=self._dtype)
 
+    def _zeros(self, n: int) -> Array:
+        return self.backend.xp.zeros(n, dtype=self._dtype, device=self.backend.device)
+
     def _add_affine(self, k: int, n_in: int, n_out: int, scale: float, name: str | None = None) -> None:
-        zeros = self.backend.asarray(np.zeros(n_out), dtype=self._dtype)
-        self._add(name or f"Affine{k}", k, Affine(self._noise((n_in, n_out), scale), zeros))
+        self._add(name or f"Affine{k}", k, Affine(self._noise((n_in, n_out), scale), self._zeros(n_out)))
 
     def _add_convolution(self, k: int, shape: tuple[int, int, int, int], scale: float, stride: int, pad: int,
                          name: str | None = None) -> None:
-        zeros = self.backend.asarray(np.zeros(shape[0]), dtype=self._dtype)
-        self._add(name or f"Conv{k}", k, Convolution(self._noise(shape, scale), zeros, stride, pad))
+        convolution = Convolution(self._noise(shape, scale), self._zeros(shape[0]), stride, pad)
+        self._add(name or f"Conv{k}", k, convolution)
 
     def _add(self, name: str, k: int, layer: Affine | Convolution) -> None:
         self.layers[name] = layer
