@@ -456,6 +456,10 @@ def test_pictures_need_ten_outputs(tmp_path: Path, mnist_dir: Path, figure: list
     (["infer", "--backend", "dask", "--batch-size", "20"], "infer", "with dask it is the chunk size, at least 1,000"),
     (["train", "--sizes", "784,60000,60000,10"], "train", "more than the 50,000,000 this command trains"),
     (["train", "--sizes", "784,100000,10"], "train", "each from 1 to 65,536"),
+    (["export", "-o", "/dev/full"], "export", "/dev/full: there already, and not a regular file"),
+    (["train", "--save", "/dev/full"], "train", "/dev/full: there already, and not a regular file"),
+    (["infer", "--dtype", "float16", "--backend", "array_api_strict"], "infer",
+     "array_api_strict on array_api_strict.Device('CPU_DEVICE') has no float16"),
 ])
 def test_arguments_out_of_range_get_one_line(tmp_path: Path, data: list[str], args: list[str], command: str,
                                              message: str) -> None:
@@ -463,7 +467,7 @@ def test_arguments_out_of_range_get_one_line(tmp_path: Path, data: list[str], ar
         pytest.importorskip("torch", reason="optional backend torch not installed: pip install 'xpnet[torch]'")
     if "dask" in args:
         pytest.importorskip("distributed", reason="optional backend dask not installed: pip install 'xpnet[dask]'")
-    extra = data if command != "train" else data[:2]
+    extra = {"train": data[:2], "export": []}.get(command, data)
     result, peak = xpnet_cli(tmp_path, *args, *([] if args[:2] == ["plot", "activations"] else extra))
     assert_one_line(result, peak, command, message)
     assert not Path("/dev/full.png").exists() and not (ROOT / "digit.jpg2").exists()

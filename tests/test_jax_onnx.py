@@ -44,7 +44,7 @@ def test_float64_without_jaxs_64_bit_mode_is_one_line(mnist_dir: Path) -> None:
     result = xpnet_cli("infer", "--backend", "jax", "--dtype", "float64", "--data-dir", str(mnist_dir),
                        env={"JAX_ENABLE_X64": "0"})
     assert result.returncode == 2
-    assert result.stderr == ("xpnet infer: error: jax on cpu:0 has no float64 (for JAX, turn on its 64-bit mode: "
+    assert result.stderr == ("xpnet infer: error: jax on cpu:0 has no float64 (turn on JAX's 64-bit mode: "
                              "JAX_ENABLE_X64=1)\n")
 
 

@@ -290,14 +290,19 @@ def compiled(function: Callable[..., Any], like: Any, static: tuple[str, ...] = 
     return _COMPILED[function]
 
 
-def supports_dtype(xp: ModuleType, dtype: str, device: Any = None) -> bool:
-    """Whether ``xp`` has ``dtype`` (a name) on ``device``: JAX lacks float64 unless its 64-bit mode is on.
+def dtype_named(backend: Backend, name: str) -> Any:
+    """``backend``'s dtype called ``name`` (``"float32"``, ``"float16"``, ...); BackendError if it has none.
 
-    The standard's dtypes are looked up in the namespace's inspection API;
-    others (float16, which the standard leaves out) by name.
+    The standard's dtypes are looked up in the namespace's inspection API (JAX
+    lists float64 only in its 64-bit mode), others (float16, which the
+    standard leaves out) by name.
     """
-    listed = xp.__array_namespace_info__().dtypes(device=device)
-    return dtype in listed if dtype in ("float32", "float64") else hasattr(xp, dtype)
+    xp = backend.xp
+    listed = xp.__array_namespace_info__().dtypes(device=backend.device)
+    if (name in listed) if name in ("float32", "float64") else hasattr(xp, name):
+        return getattr(xp, name)
+    hint = " (turn on JAX's 64-bit mode: JAX_ENABLE_X64=1)" if backend.name == "jax" and name == "float64" else ""
+    raise BackendError(f"{backend} has no {name}{hint}")
 
 
 def is_deferred(x: Any) -> bool:

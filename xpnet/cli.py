@@ -289,11 +289,13 @@ def _train(args: argparse.Namespace) -> int:
     from xpnet.datasets.mnist import load_split
 
     from .backend import get_backend
+    from .download import check_writable
     from .models import MODELS
     from .network import check_network
     from .train import OPTIMIZERS, MultiLayerNet, fit
     from .weights import save_weights
 
+    check_writable(args.save)
     model = MODELS[args.model]
     backend = get_backend(args.backend, args.device)
     if model.fused:
@@ -480,9 +482,11 @@ def _plot_probs(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from .backend import get_backend
+    from .download import check_writable
     from .export import onnx_model, save_onnx
     from .models import MODELS
 
+    check_writable(args.output)
     model = MODELS[args.model]
     network = model.load(get_backend("cpu"), args.weights, args.dtype)
     save_onnx(onnx_model(model, network, input_dtype=args.input), args.output)

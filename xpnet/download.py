@@ -174,8 +174,7 @@ def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
     even after a power cut. The file gets the permissions the user's umask
     gives new files. A failure to write raises DataError naming ``path``.
     """
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise DataError(f"{path}: there already, and not a regular file: nothing is written over it")
+    check_writable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = _temporary_path(path.parent, path.name)
     try:
@@ -186,6 +185,12 @@ def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
         raise DataError(f"{path}: cannot write ({err.strerror or describe(err)})") from None
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Refuse, with DataError, to write over something at ``path`` that is not a regular file (``/dev/full``)."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise DataError(f"{path}: there already, and not a regular file: nothing is written over it")
 
 
 def _finish(path: Path) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import Backend, supports_dtype
-from .errors import BackendError, DataError
+from .backend import Backend, dtype_named
+from .errors import DataError
 from .network import Classifier, Network, check_network
 from .weights import BookWeights, load_weights
 
@@ -42,11 +42,7 @@ class Model:
     def load(self, backend: Backend, path: str | os.PathLike[str] | None = None, dtype: str | None = None,
              ) -> Network | Classifier:
         """The network with the book's weights (or those in ``path``), in ``dtype`` on ``backend``."""
-        xp = backend.xp
-        if not supports_dtype(xp, dtype or self.dtype, backend.device):
-            raise BackendError(f"{backend} has no {dtype or self.dtype} (for JAX, turn on its 64-bit mode: "
-                               "JAX_ENABLE_X64=1)")
-        target = getattr(xp, dtype or self.dtype)
+        target = dtype_named(backend, dtype or self.dtype)
         # chapter 3's network is the default one: $XPNET_WEIGHTS, when set, stands in for its file
         weights = load_weights(path, book=None if self.fused else self.weights,
                                check=check_network if self.fused else None)
