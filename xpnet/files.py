@@ -111,12 +111,20 @@ def npy_layout(file: BinaryIO, size: int, cap: int) -> tuple[tuple[int, ...], np
     return shape, dtype, fortran
 
 
+def read_npy_stream(file: BinaryIO, size: int, cap: int) -> np.ndarray:
+    """The ``.npy`` array at ``file``'s position (``size`` bytes from there to the end of what holds it):
+    its header checked by :func:`npy_layout` first, then exactly the declared bytes read, and no more there."""
+    shape, dtype, fortran = npy_layout(file, size, cap)
+    data = file.read(math.prod(shape) * dtype.itemsize)
+    if file.read(1):
+        raise DataError("holds more than its header declares")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
 def read_npy(path: str | os.PathLike[str], cap: int) -> np.ndarray:
     """A ``.npy`` file read whole, after its header has been checked against the file's size and ``cap``."""
     with open_regular(path) as file, reading(path):
-        shape, dtype, fortran = npy_layout(file, os.fstat(file.fileno()).st_size, cap)
-        data = file.read(math.prod(shape) * dtype.itemsize)
-        return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+        return read_npy_stream(file, os.fstat(file.fileno()).st_size, cap)
 
 
 def check_npy(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]:

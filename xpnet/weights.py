@@ -20,7 +20,7 @@ import numpy as np
 from .backend import to_numpy
 from .download import cache_dir, fetch, from_cache, save_atomically
 from .errors import DataError
-from .files import WEIGHTS_CAP, MiB, npy_layout, read_capped, reading
+from .files import WEIGHTS_CAP, MiB, read_capped, read_npy_stream, reading
 from .network import check_network
 
 # The book's repository at the commit that the book's accuracies come from. Its master branch has held
@@ -175,11 +175,7 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
             if not member.filename.endswith(".npy"):
                 raise DataError(f"member {member.filename!r} is not a .npy array")
             with archive.open(member) as stream:
-                shape, dtype, fortran = npy_layout(stream, member.file_size, WEIGHTS_CAP)
-                raw = stream.read(math.prod(shape) * dtype.itemsize)
-                if stream.read(1):
-                    raise DataError(f"member {member.filename!r} holds more than it declares")
-            array = np.frombuffer(raw, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+                array = read_npy_stream(stream, member.file_size, WEIGHTS_CAP)
             network[member.filename.removesuffix(".npy")] = array
     return network
 
