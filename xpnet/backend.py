@@ -154,6 +154,8 @@ def array_namespace(*arrays: Any) -> ModuleType:
     add about 19 MB and 0.1 s to every CPU run (it imports ``numpy.typing``,
     ``numpy.f2py`` and ``numpy.testing``). Raises TypeError for mixed libraries.
     """
+    if arrays and all(type(x) is np.ndarray for x in arrays):  # the common case, answered at once: layers ask per call
+        return np
     native = all(is_numpy_array(x) for x in arrays)
     return array_api_compat.array_namespace(*arrays, use_compat=False if native else None)
 
@@ -260,6 +262,27 @@ class _BlasLimit:
 
 
 _BLAS_LIMIT = _BlasLimit()
+
+
+def reuse_freed_memory() -> bool:
+    """Have the C library's ``malloc`` (glibc's) keep freed blocks of up to 32 MiB for reuse; True if it took.
+
+    A pass allocates arrays of the same sizes for every batch. By default glibc
+    returns blocks above a moving threshold to the kernel when they are freed
+    and maps them afresh for the next batch, so that every page is faulted in
+    and zeroed again: on the README's 2-core VM that halves SimpleConvNet's
+    speed. xpnet's commands call this, as they own their process; importing
+    xpnet changes nothing. Freed memory then stays with the process (up to
+    512 MiB at the top of the heap) instead of going back to the system.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # not glibc: macOS and Windows have no mallopt
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 512 << 20))
 
 
 def single_threaded_blas() -> _BlasLimit:

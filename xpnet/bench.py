@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -311,14 +312,16 @@ def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray]
 
 
 def _flops_per_image(net: Any) -> int:
-    """Multiply-adds times two of one image's forward pass: the convolutions' and the affine layers' products."""
-    from .layers import Affine, Convolution
+    """Multiply-adds times two of one image's forward pass: the convolutions' and the affine layers' products,
+    as the book's layers compute them (none for xpnet's wrap-around columns, which are dropped)."""
+    from .layers import Affine, Convolution, Dropout
 
-    net.predict(np.zeros((1, 784), np.uint8))
     flops = 0
+    x = np.zeros((1, *net.input_shape), dtype=np.float32)
     for layer in net.layers.values():
-        if isinstance(layer, Convolution):
-            flops += 2 * layer.col.shape[0] * layer.col.shape[1] * layer.W.shape[0]
+        x = layer.forward(x, False) if isinstance(layer, Dropout) else layer.forward(x)
+        if isinstance(layer, Convolution):  # each output value: one filter's C * FH * FW products
+            flops += 2 * math.prod(x.shape[1:]) * math.prod(layer.W.shape[1:])
         elif isinstance(layer, Affine):
             flops += 2 * layer.W.shape[0] * layer.W.shape[1]
     return flops

@@ -23,6 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
+    from .backend import reuse_freed_memory
+
+    reuse_freed_memory()
     if getattr(args, "quiet", False):
         from . import download
 

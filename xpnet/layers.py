@@ -10,6 +10,7 @@ on the side), so threads may run forward passes of one network at once.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -83,38 +84,56 @@ class SoftmaxWithLoss:
 
 
 def _pad_hw(x: Array, pad: int) -> Array:
-    """``x`` of shape (N, H, W, C) with ``pad`` rows and columns of zeros on each side (standard concat only).
-
-    The zeros take the shape of one row (column) of ``x``, whose N may be symbolic (ndonnx).
-    """
+    """``x`` of shape (C, N, H, W) with ``pad`` rows and columns of zeros on each side (standard concat only)."""
     if pad == 0:
         return x
     xp = array_namespace(x)
-    rows = _zeros_shaped_like(x[:, :1, :, :])
-    x = xp.concat([rows] * pad + [x] + [rows] * pad, axis=1)
-    columns = _zeros_shaped_like(x[:, :, :1, :])
-    return xp.concat([columns] * pad + [x] + [columns] * pad, axis=2)
+    x = xp.concat([_zeros_along(x, 2, pad), x, _zeros_along(x, 2, pad)], axis=2)
+    return xp.concat([_zeros_along(x, 3, pad), x, _zeros_along(x, 3, pad)], axis=3)
 
 
-def _zeros_shaped_like(a: Array) -> Array:
-    """Zeros of ``a``'s shape, dtype and device. With a symbolic batch (an ndonnx graph being traced), ``a * 0``:
-    ndonnx's ``zeros_like`` forgets the static sizes that the next layers read, arithmetic keeps them."""
+def _zeros_along(a: Array, axis: int, size: int) -> Array:
+    """Zeros of ``a``'s shape but ``size`` long on ``axis``, in its dtype and on its device: padding for a concat.
+
+    With a symbolic batch (an ndonnx graph being traced) they are broadcast
+    from a slice of ``a``: ndonnx's ``zeros`` needs every size, and its
+    ``zeros_like`` forgets the static sizes that the next layers read.
+    """
     xp = array_namespace(a)
-    if a.shape[0] is None:
-        return a * 0
-    return xp.zeros(a.shape, dtype=a.dtype, device=device(a))
+    shape = [*a.shape[:axis], size, *a.shape[axis + 1 :]]
+    if None not in shape:
+        return xp.zeros(tuple(shape), dtype=a.dtype, device=device(a))
+    first = tuple(slice(0, 1) if k == axis else slice(None) for k in range(a.ndim))
+    return a[first] * xp.zeros(tuple(size if k == axis else 1 for k in range(a.ndim)), dtype=a.dtype)
 
 
 def _windows(x: Array, filter_h: int, filter_w: int, stride: int, pad: int) -> tuple[list[Array], int, int]:
-    """The strided (N, OH, OW, C) views of channels-last ``x`` that each filter tap sees, and OH, OW.
+    """What each filter tap sees of channel-major ``x`` (C, N, H, W): views of shape (C, N, OH, R); and OH, OW.
 
-    Row-major over (filter row, filter column): tap ``i * filter_w + j``.
+    Row-major over (filter row, filter column): tap ``i * filter_w + j``. With
+    stride 1 the image is read flat, each row followed by Z >= ``pad`` zeros
+    (which pad both that row's right and the next row's left), so a tap is one
+    contiguous run and copying it moves whole rows: R = W + Z, and the last
+    R - OW columns of each row are wrap-around that callers drop. Otherwise a
+    tap is a strided slice of the padded image, R = OW.
     """
+    xp = array_namespace(x)
+    channels, _, height, width = x.shape
+    out_h, out_w = (height + 2 * pad - filter_h) // stride + 1, (width + 2 * pad - filter_w) // stride + 1
+    if stride == 1:
+        row = width + max(pad, out_w - width)
+        if row > width:
+            x = xp.concat([x, _zeros_along(x, 3, row - width)], axis=3)
+        flat = xp.reshape(x, (channels, -1, height * row))
+        head = pad * row + pad  # zeros before the first pixel: the top padding, and the first row's left
+        tail = pad * row + filter_w - 1  # the last tap's run ends here, past the bottom padding
+        flat = xp.concat([_zeros_along(flat, 2, head), flat, _zeros_along(flat, 2, tail)], axis=2)
+        run = out_h * row
+        starts = [i * row + j for i in range(filter_h) for j in range(filter_w)]
+        return [xp.reshape(flat[:, :, s : s + run], (channels, -1, out_h, row)) for s in starts], out_h, out_w
     x = _pad_hw(x, pad)
-    out_h = (x.shape[1] - filter_h) // stride + 1
-    out_w = (x.shape[2] - filter_w) // stride + 1
     taps = [
-        x[:, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride, :]
+        x[:, :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
         for i in range(filter_h)
         for j in range(filter_w)
     ]
@@ -122,71 +141,69 @@ def _windows(x: Array, filter_h: int, filter_w: int, stride: int, pad: int) -> t
 
 
 def _add_windows(taps: list[Array], shape: tuple[int, ...], filter_w: int, stride: int, pad: int) -> Array:
-    """The transpose of :func:`_windows`: each tap's (N, OH, OW, C) added back where it was read; (N, H, W, C)."""
+    """The transpose of :func:`_windows`: each tap's (C, N, OH, OW) added back where it was read; (C, N, H, W)."""
     import array_api_extra as xpx
 
     xp = array_namespace(*taps)
-    n, h, w, c = shape
-    out_h, out_w = taps[0].shape[1:3]
-    image = xp.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=taps[0].dtype, device=device(taps[0]))
+    c, n, h, w = shape
+    out_h, out_w = taps[0].shape[2:]
+    image = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=taps[0].dtype, device=device(taps[0]))
     for k, tap in enumerate(taps):
         i, j = divmod(k, filter_w)
         rows = slice(i, i + stride * (out_h - 1) + 1, stride)
         columns = slice(j, j + stride * (out_w - 1) + 1, stride)
-        image = xpx.at(image, (slice(None), rows, columns, slice(None))).add(tap)
-    return image[:, pad : pad + h, pad : pad + w, :]
+        image = xpx.at(image, (slice(None), slice(None), rows, columns)).add(tap)
+    return image[:, :, pad : pad + h, pad : pad + w]
 
 
-def _channels_last(x: Array) -> Array:
-    return array_namespace(x).permute_dims(x, (0, 2, 3, 1))
-
-
-def _channels_first(x: Array) -> Array:
-    return array_namespace(x).permute_dims(x, (0, 3, 1, 2))
+def _swap_batch_channels(x: Array) -> Array:
+    """(N, C, H, W) as (C, N, H, W) and back: a view."""
+    return array_namespace(x).permute_dims(x, (1, 0, 2, 3))
 
 
 class Convolution:
     """The book's convolution: ``W`` (FN, C, FH, FW), ``b`` (FN,); input and output (N, C, H, W).
 
-    Inside, the image is read channels-last, so that the patches of all taps
-    concatenate into one (N * OH * OW, FH * FW * C) matrix and the product
-    with the filters lands channels-last too: no transposes, one copy per
-    layer (im2col from standard slicing and ``concat``). The values are the
-    book's; only the summation order differs. The (N, C, H, W) result is a
-    view of that channels-last array, which the next layer reads as it is.
+    Inside, images are read channel-major, (C, N, H, W): the taps concatenate
+    into one (FH * FW * C, N * OH * R) patch matrix (im2col from standard
+    slicing and ``concat``; see :func:`_windows` for R), and the product with
+    the filters lands channel-major too, with no transposes. The values are
+    the book's; only the summation order differs. The (N, C, H, W) result is a
+    view of that channel-major array, which the next layer reads as it is.
     """
 
     def __init__(self, W: Array, b: Array, stride: int = 1, pad: int = 0) -> None:  # noqa: N803 - the book's names
         self.W, self.b, self.stride, self.pad = W, b, stride, pad
 
     def _filters(self) -> Array:
-        """``W`` as a (FH * FW * C, FN) matrix in the patches' column order."""
+        """``W`` as a (FN, FH * FW * C) matrix in the patches' row order."""
         xp = array_namespace(self.W)
-        fn, c, fh, fw = self.W.shape
-        return xp.reshape(xp.permute_dims(self.W, (2, 3, 1, 0)), (fh * fw * c, fn))
+        return xp.reshape(xp.permute_dims(self.W, (0, 2, 3, 1)), (self.W.shape[0], -1))
 
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x, self.W)
-        fn, _, fh, fw = self.W.shape
-        taps, out_h, out_w = _windows(_channels_last(x), fh, fw, self.stride, self.pad)
-        col = xp.reshape(xp.concat(taps, axis=-1), (-1, fh * fw * x.shape[1]))
-        out = xp.matmul(col, self._filters()) + self.b
+        fn, c, fh, fw = self.W.shape
+        taps, out_h, out_w = _windows(_swap_batch_channels(x), fh, fw, self.stride, self.pad)
+        col = xp.reshape(xp.concat(taps, axis=0), (fh * fw * c, -1))
+        out = xp.matmul(self._filters(), col) + xp.reshape(self.b, (fn, 1))
         self.x_shape, self.col = x.shape, col
-        return _channels_first(xp.reshape(out, (-1, out_h, out_w, fn)))
+        return _swap_batch_channels(xp.reshape(out, (fn, -1, out_h, taps[0].shape[-1]))[..., :out_w])
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout, self.W)
         fn, c, fh, fw = self.W.shape
-        dout = xp.reshape(_channels_last(dout), (-1, fn))
-        self.db = xp.sum(dout, axis=0)
-        dw = xp.matmul(self.col.T, dout)  # (FH * FW * C, FN)
-        self.dW = xp.permute_dims(xp.reshape(dw, (fh, fw, c, fn)), (3, 2, 0, 1))
-        dcol = xp.matmul(dout, self._filters().T)
         n, _, h, w = self.x_shape
-        out_h, out_w = (h + 2 * self.pad - fh) // self.stride + 1, (w + 2 * self.pad - fw) // self.stride + 1
-        dcol = xp.reshape(dcol, (n, out_h, out_w, fh * fw, c))
-        taps = [dcol[:, :, :, k, :] for k in range(fh * fw)]
-        return _channels_first(_add_windows(taps, (n, h, w, c), fw, self.stride, self.pad))
+        dout = _swap_batch_channels(dout)
+        out_h, out_w = dout.shape[2:]
+        wrapped = self.col.shape[1] // (n * out_h) - out_w  # the columns that forward computed and dropped
+        if wrapped:
+            dout = xp.concat([dout, _zeros_along(dout, 3, wrapped)], axis=3)
+        dout = xp.reshape(dout, (fn, -1))
+        self.db = xp.sum(dout, axis=1)
+        self.dW = xp.permute_dims(xp.reshape(xp.matmul(dout, self.col.T), (fn, fh, fw, c)), (0, 3, 1, 2))
+        dcol = xp.reshape(xp.matmul(self._filters().T, dout), (fh * fw, c, n, out_h, out_w + wrapped))
+        taps = [dcol[k, :, :, :, :out_w] for k in range(fh * fw)]
+        return _swap_batch_channels(_add_windows(taps, (c, n, h, w), fw, self.stride, self.pad))
 
 
 class Pooling:
@@ -195,30 +212,26 @@ class Pooling:
     def __init__(self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0) -> None:
         self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
 
+    def _taps(self, image: Array) -> list[Array]:
+        """Each window position's (C, N, OH, OW) view of the channel-major ``image``."""
+        taps, _, out_w = _windows(image, self.pool_h, self.pool_w, self.stride, self.pad)
+        return [tap[..., :out_w] for tap in taps]
+
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x)
-        image = _channels_last(x)
-        self.x = image
-        _, h, w, c = image.shape
-        ph, pw = self.pool_h, self.pool_w
-        out_h, out_w = (h + 2 * self.pad - ph) // self.stride + 1, (w + 2 * self.pad - pw) // self.stride + 1
-        if self.pad == 0 and self.stride == ph == pw and h % ph == 0 and w % pw == 0:
-            # windows that tile the image: split its axes (a view) instead of copying the taps
-            pooled = xp.max(xp.reshape(image, (-1, out_h, ph, out_w, pw, c)), axis=(2, 4))
-        else:
-            taps, _, _ = _windows(image, ph, pw, self.stride, self.pad)
-            pooled = xp.max(xp.stack(taps), axis=0)
+        self.x = _swap_batch_channels(x)
+        taps = self._taps(self.x)
+        pooled = functools.reduce(xp.maximum, taps)  # elementwise over strided views: no copy of the taps
         # the reshape (a no-op on values) states the sizes, which a traced graph (ndonnx) would otherwise forget
-        return _channels_first(xp.reshape(pooled, (-1, out_h, out_w, c)))
+        return _swap_batch_channels(xp.reshape(pooled, (x.shape[1], -1, *taps[0].shape[2:])))
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout)
-        dout = _channels_last(dout)
+        dout = _swap_batch_channels(dout)
         zeros = xp.zeros_like(dout)
-        taps, _, _ = _windows(self.x, self.pool_h, self.pool_w, self.stride, self.pad)
-        arg_max = xp.argmax(xp.stack(taps), axis=0)  # the first maximum of each window gets the gradient, as the book's
+        arg_max = xp.argmax(xp.stack(self._taps(self.x)), axis=0)  # the first maximum of each window, as the book's
         taps = [xp.where(arg_max == k, dout, zeros) for k in range(self.pool_h * self.pool_w)]
-        return _channels_first(_add_windows(taps, tuple(self.x.shape), self.pool_w, self.stride, self.pad))
+        return _swap_batch_channels(_add_windows(taps, tuple(self.x.shape), self.pool_w, self.stride, self.pad))
 
 
 class Dropout:
