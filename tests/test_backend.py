@@ -190,12 +190,13 @@ def test_a_command_reuses_freed_memory_instead_of_faulting_it_in_again() -> None
     assert float(result.stdout) < 16, f"{result.stdout.strip()} page faults a batch"
 
 
-def test_every_command_asks_for_freed_memory_to_be_reused(monkeypatch, capsys) -> None:
+def test_convnet_commands_ask_for_freed_memory_to_be_reused(monkeypatch, capsys) -> None:
     import xpnet.backend
 
     calls = []
     monkeypatch.setattr(xpnet.backend, "reuse_freed_memory", lambda: calls.append(True))
     from xpnet.cli import main
 
-    assert main(["infer", "--images", "x.npy"]) == 2  # refused once the arguments are read, before any work
-    assert calls == [True]
+    for model in ("mlp", "simple_convnet", "deep_convnet"):  # each refused once the arguments are read
+        assert main(["infer", "--model", model, "--images", "x.npy"]) == 2
+    assert len(calls) == 2

@@ -23,9 +23,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    from .backend import reuse_freed_memory
+    if getattr(args, "model", None) not in (None, "mlp"):
+        # a ConvNet's layers allocate the same large arrays for every batch; chapter 3's folded pass gains
+        # nothing from this, and would hold 3 MB more at its peak
+        from .backend import reuse_freed_memory
 
-    reuse_freed_memory()
+        reuse_freed_memory()
     if getattr(args, "quiet", False):
         from . import download
 
