@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -174,3 +176,28 @@ def test_check_network_names_the_key(change, message: str) -> None:
     change(network)
     with pytest.raises(ValueError, match=message):
         xpnet.check_network(network)
+
+
+def test_workers_take_the_next_batch_as_they_finish_one() -> None:
+    # the batch that starts at 0 is slow (a worker slowed down on a shared machine): the other worker takes
+    # every other batch meanwhile, instead of waiting for its fixed share to come round
+    from xpnet.network import _eager_tally
+
+    done_by: dict[int, int] = {}
+
+    def batch_counts(start: int) -> np.ndarray:
+        if start == 0:
+            time.sleep(0.5)
+        done_by[start] = threading.get_ident()
+        return np.array([start, 0, 0])
+
+    tally = _eager_tally(batch_counts, range(0, 10), 2, "cpu", None)
+    assert tally.tolist() == [sum(range(10)), 0, 0]
+    slow = done_by[0]
+    assert [start for start, thread in done_by.items() if thread == slow] == [0]
+
+
+def test_a_worker_that_finds_no_batch_left_adds_nothing() -> None:
+    from xpnet.network import _eager_tally
+
+    assert _eager_tally(lambda start: np.array([3, 0, 0]), range(0, 1), 2, "cpu", None).tolist() == [3, 0, 0]

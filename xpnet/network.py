@@ -239,15 +239,19 @@ def _eager_tally(
     on: Any,
     progress: Callable[[int], object] | None,
 ) -> Array:
-    """The sum of ``batch_counts`` over ``starts`` on device ``on``, batch i in worker i % ``workers``'s share."""
+    """The sum of ``batch_counts`` over ``starts`` on device ``on``; each worker takes the next batch when it
+    is done with one, so that a worker slowed down (a shared machine) leaves the others more."""
     lock = threading.Lock()
+    pending = iter(starts)
     abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
 
-    def share_tally(first: int) -> Array:
+    def share_tally(_: int) -> Array | None:
         tally = None  # built from the first batch's counts, so it lives where they do
         try:
-            for start in starts[first::workers]:
-                if abandoned.is_set():
+            while not abandoned.is_set():
+                with lock:
+                    start = next(pending, None)
+                if start is None:
                     break
                 counts = batch_counts(start)
                 tally = counts if tally is None else tally + counts
@@ -265,6 +269,7 @@ def _eager_tally(
         except BaseException:
             abandoned.set()
             raise
+    shares = [share for share in shares if share is not None]  # a worker may have found no batch left
     xp = array_namespace(*shares)
     return xp.sum(xp.stack(shares), axis=0)
 
