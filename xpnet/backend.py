@@ -271,8 +271,8 @@ def reuse_freed_memory() -> bool:
     returns blocks above a moving threshold to the kernel when they are freed
     and maps them afresh for the next batch, so that every page is faulted in
     and zeroed again: on the README's 2-core VM that halves SimpleConvNet's
-    speed. xpnet's commands call this, as they own their process; importing
-    xpnet changes nothing. Freed memory then stays with the process (up to
+    speed. xpnet's commands call this when they run a ConvNet, as they own
+    their process; importing xpnet changes nothing. Freed memory then stays with the process (up to
     512 MiB at the top of the heap) instead of going back to the system.
     """
     import ctypes
