@@ -23,12 +23,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "model", None) not in (None, "mlp"):
-        # a ConvNet's layers allocate the same large arrays for every batch; chapter 3's folded pass gains
-        # nothing from this, and would hold 3 MB more at its peak
+    if getattr(args, "model", None) is not None:
         from .backend import reuse_freed_memory
+        from .models import MODELS
 
-        reuse_freed_memory()
+        if not MODELS[args.model].fused:
+            # a layered network allocates the same large arrays for every batch; chapter 3's folded pass
+            # gains nothing from this, and would hold 3 MB more at its peak
+            reuse_freed_memory()
     if getattr(args, "quiet", False):
         from . import download
 
