@@ -180,27 +180,34 @@ class Convolution:
         xp = array_namespace(self.W)
         return xp.reshape(xp.permute_dims(self.W, (0, 2, 3, 1)), (self.W.shape[0], -1))
 
+    def _patches(self, x: Array) -> tuple[Array, int, int, int]:
+        """The patch matrix of ``x`` (N, C, H, W), (FH * FW * C, N * OH * R), with OH, OW and R."""
+        xp = array_namespace(x)
+        _, c, fh, fw = self.W.shape
+        taps, out_h, out_w = _windows(_swap_batch_channels(x), fh, fw, self.stride, self.pad)
+        return xp.reshape(xp.concat(taps, axis=0), (fh * fw * c, -1)), out_h, out_w, taps[0].shape[-1]
+
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x, self.W)
-        fn, c, fh, fw = self.W.shape
-        taps, out_h, out_w = _windows(_swap_batch_channels(x), fh, fw, self.stride, self.pad)
-        col = xp.reshape(xp.concat(taps, axis=0), (fh * fw * c, -1))
-        out = xp.matmul(self._filters(), col) + xp.reshape(self.b, (fn, 1))
-        self.x_shape, self.col = x.shape, col
-        return _swap_batch_channels(xp.reshape(out, (fn, -1, out_h, taps[0].shape[-1]))[..., :out_w])
+        col, out_h, out_w, row = self._patches(x)
+        out = xp.matmul(self._filters(), col) + xp.reshape(self.b, (-1, 1))
+        # backward builds the patches again from x: kept alive from one batch to the next, a patch
+        # matrix nine times the size of x would push every pass's arrays out of the cache
+        self.x = x
+        return _swap_batch_channels(xp.reshape(out, (self.W.shape[0], -1, out_h, row))[..., :out_w])
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout, self.W)
         fn, c, fh, fw = self.W.shape
-        n, _, h, w = self.x_shape
+        n, _, h, w = self.x.shape
+        col, out_h, out_w, row = self._patches(self.x)
         dout = _swap_batch_channels(dout)
-        out_h, out_w = dout.shape[2:]
-        wrapped = self.col.shape[1] // (n * out_h) - out_w  # the columns that forward computed and dropped
+        wrapped = row - out_w  # the columns that forward computed and dropped
         if wrapped:
             dout = xp.concat([dout, _zeros_along(dout, 3, wrapped)], axis=3)
         dout = xp.reshape(dout, (fn, -1))
         self.db = xp.sum(dout, axis=1)
-        self.dW = xp.permute_dims(xp.reshape(xp.matmul(dout, self.col.T), (fn, fh, fw, c)), (0, 3, 1, 2))
+        self.dW = xp.permute_dims(xp.reshape(xp.matmul(dout, col.T), (fn, fh, fw, c)), (0, 3, 1, 2))
         dcol = xp.reshape(xp.matmul(self._filters().T, dout), (fh * fw, c, n, out_h, out_w + wrapped))
         taps = [dcol[k, :, :, :, :out_w] for k in range(fh * fw)]
         return _swap_batch_channels(_add_windows(taps, (c, n, h, w), fw, self.stride, self.pad))

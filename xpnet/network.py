@@ -14,6 +14,7 @@ import functools
 import operator
 import threading
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any, Protocol
 
 from array_api_compat import device
@@ -27,6 +28,7 @@ from .backend import (
     get_backend,
     is_deferred,
     parallel_map,
+    single_threaded_blas,
     to_numpy,
 )
 from .functions import identity_function, relu, softmax
@@ -205,10 +207,13 @@ def accuracy(
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
     n = _check_labels(x, t)
     score, weights = _scorer(network, x, activation)
-    n_out = score(weights, x[:1, ...]).shape[-1]
+    workers = min(workers, -(-n // batch_size))  # never a thread without a batch
+    # the workers hold BLAS to one thread; held from here, the probe's small product runs on one thread
+    # too, and leaves no BLAS thread spinning (some 0.1 s, in OpenBLAS) on a core that a worker needs
+    with single_threaded_blas() if workers > 1 else nullcontext():
+        n_out = score(weights, x[:1, ...]).shape[-1]
     if t.ndim == 2 and t.shape[1] != n_out:
         raise ValueError(f"t has one-hot rows of width {t.shape[1]} but the network has {n_out} outputs")
-    workers = min(workers, -(-n // batch_size))  # never a thread without a batch
     counts_dtype = default_dtype(xp, "integral", device(x))
 
     count = compiled(_count, x, static=("score", "n_out", "counts_dtype"))
