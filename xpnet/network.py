@@ -208,8 +208,8 @@ def accuracy(
     n = _check_labels(x, t)
     score, weights = _scorer(network, x, activation)
     workers = min(workers, -(-n // batch_size))  # never a thread without a batch
-    # the workers hold BLAS to one thread; held from here, the probe's small product runs on one thread
-    # too, and leaves no BLAS thread spinning (some 0.1 s, in OpenBLAS) on a core that a worker needs
+    # with several workers the probe runs with BLAS on one thread, as they will: on two, OpenBLAS's
+    # second thread would spin for some 0.1 s after it, on a core that a worker needs
     with single_threaded_blas() if workers > 1 else nullcontext():
         n_out = score(weights, x[:1, ...]).shape[-1]
     if t.ndim == 2 and t.shape[1] != n_out:
