@@ -133,6 +133,16 @@ def huge_reconstruct_pickle() -> bytes:
     )
 
 
+class _Buffered:
+    """Pickles (protocol 5) as NumPy's ``_frombuffer(buffer, dtype, shape, order)`` with the given arguments."""
+
+    def __init__(self, *args: object) -> None:
+        self.args = args
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return np.frombuffer(b"").__reduce_ex__(5)[0], self.args
+
+
 def weights_cases(weights: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str]]:
     plain = npz_bytes(weights)
     packed = npz_bytes(weights, compressed=True)
@@ -145,6 +155,13 @@ def weights_cases(weights: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str]
         "opcode on the wrong object": (b"\x80\x02K\x01}b.", "bad.npz: "),
         "huge length field": (b"\x80\x04\x8e" + struct.pack("<Q", 2**60) + b"xx.", "bad.npz: "),
         "pickle declaring 1 GiB": (huge_reconstruct_pickle(), "declares an array of 1,073,741,824 bytes"),
+        "protocol-5 shape past its buffer": (pickle.dumps({"W1": _Buffered(bytearray(8), np.dtype("f8"), (2**27,),
+                                                                            "C")}, protocol=5),
+                                            "declares a (134217728,) float64 array (1,073,741,824 bytes) over 8"),
+        "protocol-5 objects": (pickle.dumps({"W1": _Buffered(bytearray(8), np.dtype("O"), (1,), "C")}, protocol=5),
+                               "holds a object array"),
+        "latin-1 text that is not bytes": (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00aX\x05\x00\x00\x00utf-8\x86R.",
+                                           "encodes str as 'utf-8'"),
         "object array": (pickle.dumps({"W1": np.array([None])}), "holds a object array"),
         "list, not dict": (pickle.dumps([weights["W1"]]), "expected a dict of NumPy arrays, got list"),
         "not a pickle": (b"<html>404</html>", "bad.npz: not a weights file"),
@@ -551,22 +568,26 @@ EDITS = st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_si
 
 
 @FUZZ
-@given(form=st.sampled_from(["pkl", "npz", "npz-compressed"]), edits=EDITS, cut=st.none() | st.integers(0, 5000))
+@given(form=st.sampled_from(["pkl", "pkl-5", "npz", "npz-compressed"]), edits=EDITS,
+       cut=st.none() | st.integers(0, 5000))
 def test_fuzz_the_weights_loader(tmp_path: Path, sample_weights, form: str, edits, cut) -> None:
-    small = {key: value[:3] if value.ndim == 1 else value[:4, :3] for key, value in sample_weights.items()}
-    small = {"W1": small["W1"], "b1": small["b1"][:3]}
-    original = pickle.dumps(small, protocol=2) if form == "pkl" else npz_bytes(small, form.endswith("compressed"))
+    small = {"W1": sample_weights["W1"][:4, :3].copy(), "b1": sample_weights["b1"][:3].copy()}  # contiguous:
+    # protocol 5 writes each as one buffer
+    if form.startswith("pkl"):
+        original = pickle.dumps(small, protocol=5 if form == "pkl-5" else 2)
+    else:
+        original = npz_bytes(small, form.endswith("compressed"))
     path = tmp_path / f"fuzz.{form[:3]}"
     path.write_bytes(mutated(original, edits, cut))
     reads_safely(path, xpnet.load_weights)
 
 
 @FUZZ
-@given(opcodes=st.lists(st.sampled_from([op for op in pickletools.opcodes if op.proto <= 4]), max_size=12),
+@given(opcodes=st.lists(st.sampled_from([op for op in pickletools.opcodes if op.proto <= 5]), max_size=12),
        args=st.lists(st.integers(0, 2**63), max_size=12))
 def test_fuzz_pickle_opcodes(tmp_path: Path, opcodes, args) -> None:
     """Random opcode sequences with random (often huge) length fields: DataError, memory bounded."""
-    body = bytearray(b"\x80\x04")
+    body = bytearray(b"\x80\x05")
     for op, number in zip(opcodes, args + [0] * len(opcodes), strict=False):
         body += op.code.encode("latin-1")
         body += struct.pack("<Q", number)[: {1: 1, 2: 2, 4: 4, 8: 8}.get(getattr(op.arg, "n", 8), 8)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,30 @@ def test_npz_round_trip(tmp_path: Path, sample_weights: dict[str, np.ndarray]) -
     for key, value in sample_weights.items():
         np.testing.assert_array_equal(loaded[key], value)
     assert [p.name for p in tmp_path.iterdir()] == ["weights.npz"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickles_of_every_protocol_load_the_same_arrays(tmp_path: Path, sample_weights, protocol: int) -> None:
+    """The book's ``save_params`` is ``pickle.dump`` at Python's default protocol: 3 when the book's files were
+    written, 4 from Python 3.8, 5 from 3.14. Protocol 5 writes a Fortran-ordered array another way."""
+    network = dict(sample_weights, W2=np.asfortranarray(sample_weights["W2"]), b3=sample_weights["b3"].astype(">f8"))
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps(network, protocol=protocol))
+    loaded = xpnet.load_weights(path)
+    assert loaded.keys() == network.keys()
+    for key, value in network.items():
+        # the byte order survives in protocol 5 only, in NumPy's own unpickling too
+        assert loaded[key].dtype.newbyteorder("=") == value.dtype.newbyteorder("=") and loaded[key].flags.writeable
+        np.testing.assert_array_equal(loaded[key], value)
+
+
+def test_a_protocol_5_pickle_gives_the_books_accuracy(tmp_path: Path, mnist_dir: Path, sample_weights) -> None:
+    path = tmp_path / "weights.pkl"
+    path.write_bytes(pickle.dumps(sample_weights, protocol=5))
+    result = subprocess.run([sys.executable, "-m", "xpnet", "infer", "--data-dir", str(mnist_dir), "--weights",
+                             str(path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Accuracy:0.9352" in result.stdout.splitlines()
 
 
 def test_weights_from_the_environment(monkeypatch: pytest.MonkeyPatch, weights_path: Path) -> None:

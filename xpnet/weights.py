@@ -48,10 +48,15 @@ _NUMERIC_KINDS = "biuf"
 class _ArraysOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain containers and NumPy arrays of numbers; any other global is refused before it runs.
 
-    NumPy's array reconstruction is wrapped: an array's declared size is
-    checked against ``budget`` (the file's own size: a pickle carries its
-    arrays' bytes) before anything is allocated. ``numpy.ndarray`` is handed
-    out only as a name for that reconstruction, never as something to call.
+    NumPy's two array reconstructions are wrapped. Up to protocol 4 (the
+    book's files), an array's declared size is checked against ``budget``
+    (the file's own size: a pickle carries its arrays' bytes) before anything
+    is allocated; protocols 0 to 2 carry those bytes as latin-1 text, which
+    ``_codecs.encode`` turns back into bytes and nothing else. Protocol 5,
+    ``pickle.dump``'s default from Python 3.14 on, carries each array's bytes
+    as one buffer, whose length must match the declared shape.
+    ``numpy.ndarray`` is handed out only as a name for the
+    first reconstruction, never as something to call.
     """
 
     def __init__(self, file: io.BytesIO, budget: int) -> None:
@@ -61,6 +66,10 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
             return self._reconstruct
+        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
+            return _frombuffer
+        if (module, name) == ("_codecs", "encode"):  # how protocols 0 to 2 write bytes, an array's among them
+            return _latin1
         if (module, name) == ("numpy", "ndarray"):
             return _NDARRAY
         if (module, name) == ("numpy", "dtype"):
@@ -73,6 +82,23 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         if subtype is not _NDARRAY or nbytes > self.budget:
             raise DataError(f"declares an array of {nbytes:,} bytes in a file of {self.budget:,}")
         return _RECONSTRUCT(np.ndarray, tuple(shape), descr)
+
+
+def _frombuffer(buffer: object, dtype: object, shape: tuple[int, ...], order: str) -> np.ndarray:
+    """NumPy's protocol-5 reconstruction: a copy of the array whose bytes ``buffer`` (read from the file) holds."""
+    descr = _dtype(dtype)
+    data = memoryview(buffer)  # type: ignore[arg-type]  # bytes or bytearray; anything else is refused here
+    nbytes = math.prod(operator.index(n) for n in shape) * descr.itemsize
+    if data.nbytes != nbytes or order not in ("C", "F"):
+        raise DataError(f"declares a {tuple(shape)} {descr} array ({nbytes:,} bytes) over {data.nbytes:,} bytes")
+    return np.frombuffer(data, descr).reshape(shape, order=order).copy(order=order)
+
+
+def _latin1(text: object, encoding: object = "utf-8") -> bytes:
+    """``codecs.encode`` as protocols 0 to 2 call it for bytes: a str that holds them, in latin-1."""
+    if not isinstance(text, str) or encoding != "latin1":
+        raise DataError(f"encodes {type(text).__name__} as {encoding!r}: only bytes, as latin-1 text")
+    return text.encode("latin1")
 
 
 _NDARRAY = object()  # what the name numpy.ndarray unpickles to: a token, not the class
