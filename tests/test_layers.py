@@ -43,11 +43,16 @@ def direct_max_pool(x: np.ndarray, size: int, stride: int, pad: int) -> np.ndarr
 GEOMETRIES = [(1, 0), (1, 1), (2, 1), (2, 0), (3, 2)]  # (stride, pad)
 
 
+# more filters than channels: every filter row's taps copied; no more: one row copied, the others its views
+FILTERS = [4, 3]
+
+
+@pytest.mark.parametrize("filters", FILTERS)
 @pytest.mark.parametrize(("stride", "pad"), GEOMETRIES)
-def test_convolution_matches_the_direct_sum(backend_dtype, stride: int, pad: int) -> None:
+def test_convolution_matches_the_direct_sum(backend_dtype, stride: int, pad: int, filters: int) -> None:
     backend, dtype = backend_dtype
     rng = np.random.default_rng(stride * 10 + pad)
-    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((filters, 3, 3, 2)), rng.standard_normal(filters)
     layer = Convolution(backend.asarray(w, dtype=dtype), backend.asarray(b, dtype=dtype), stride, pad)
     host = [xpnet.to_numpy(backend.asarray(a, dtype=dtype)).astype(float) for a in (x, w, b)]
     expected = direct_convolution(*host, stride, pad)
@@ -103,13 +108,16 @@ class Stack:
         return dout
 
 
-@pytest.mark.parametrize(("stride", "pad"), [(1, 1), (2, 1), (2, 0)])
-def test_backward_agrees_with_the_numerical_gradient(required_backend: xpnet.Backend, stride: int, pad: int) -> None:
+@pytest.mark.parametrize("filters", FILTERS)
+@pytest.mark.parametrize(("stride", "pad"), [(1, 1), (2, 1), (2, 0), (1, 2)])
+def test_backward_agrees_with_the_numerical_gradient(required_backend: xpnet.Backend, stride: int, pad: int,
+                                                     filters: int) -> None:
     """Convolution -> ReLU -> max pooling, float64: input, filter and bias gradients by central differences."""
     b = required_backend
     rng = np.random.default_rng(stride + 2 * pad)
-    x = b.asarray(rng.standard_normal((2, 2, 6, 5)))
-    conv = Convolution(b.asarray(rng.standard_normal((3, 2, 3, 3))), b.asarray(rng.standard_normal(3)), stride, pad)
+    x = b.asarray(rng.standard_normal((2, 3, 6, 5)))
+    w = rng.standard_normal((filters, 3, 3, 3))
+    conv = Convolution(b.asarray(w), b.asarray(rng.standard_normal(filters)), stride, pad)
     pool = Pooling(2, 2, 1, 0)
     out_shape = tuple(pool.forward(Relu().forward(conv.forward(x))).shape)
     stack = Stack([conv, Relu(), pool], b.asarray(rng.standard_normal(out_shape)))

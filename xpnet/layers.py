@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any
+import operator
+from typing import Any, NamedTuple
 
+import array_api_extra as xpx
 import numpy as np
 from array_api_compat import device
 
@@ -88,62 +90,42 @@ def _pad_hw(x: Array, pad: int) -> Array:
     if pad == 0:
         return x
     xp = array_namespace(x)
-    x = xp.concat([_zeros_along(x, 2, pad), x, _zeros_along(x, 2, pad)], axis=2)
-    return xp.concat([_zeros_along(x, 3, pad), x, _zeros_along(x, 3, pad)], axis=3)
+    c, n, h, w = x.shape
+    x = xp.concat([_zeros(x, (c, n, pad, w)), x, _zeros(x, (c, n, pad, w))], axis=2)
+    return xp.concat([_zeros(x, (c, n, h + 2 * pad, pad)), x, _zeros(x, (c, n, h + 2 * pad, pad))], axis=3)
 
 
-def _zeros_along(a: Array, axis: int, size: int) -> Array:
-    """Zeros of ``a``'s shape but ``size`` long on ``axis``, in its dtype and on its device: padding for a concat.
+def _zeros(like: Array, shape: tuple[int | None, ...]) -> Array:
+    """Zeros of ``shape`` in ``like``'s dtype and on its device; a size None is ``like``'s own on that axis.
 
-    With a symbolic batch (an ndonnx graph being traced) they are broadcast
-    from a slice of ``a``: ndonnx's ``zeros`` needs every size, and its
-    ``zeros_like`` forgets the static sizes that the next layers read.
+    None stands for a symbolic batch (an ndonnx graph being traced). Those
+    zeros are broadcast from ``like``: ndonnx's ``zeros`` needs every size,
+    and its ``zeros_like`` forgets the static sizes that the next layers read.
     """
-    xp = array_namespace(a)
-    shape = [*a.shape[:axis], size, *a.shape[axis + 1 :]]
+    xp = array_namespace(like)
     if None not in shape:
-        return xp.zeros(tuple(shape), dtype=a.dtype, device=device(a))
-    first = tuple(slice(0, 1) if k == axis else slice(None) for k in range(a.ndim))
-    return a[first] * xp.zeros(tuple(size if k == axis else 1 for k in range(a.ndim)), dtype=a.dtype)
+        return xp.zeros(shape, dtype=like.dtype, device=device(like))
+    corner = like[tuple(slice(None) if size is None else slice(0, 1) for size in shape)]
+    # corner != corner is true only where corner is NaN: as 0 or 1, times 0, it is 0 either way
+    sizes = tuple(1 if size is None else size for size in shape)
+    return xp.astype(corner != corner, like.dtype) * xp.zeros(sizes, dtype=like.dtype)
 
 
-def _windows(x: Array, filter_h: int, filter_w: int, stride: int, pad: int) -> tuple[list[Array], int, int]:
-    """What each filter tap sees of channel-major ``x`` (C, N, H, W): views of shape (C, N, OH, R); and OH, OW.
-
-    Row-major over (filter row, filter column): tap ``i * filter_w + j``. With
-    stride 1 the image is read flat, each row followed by Z >= ``pad`` zeros
-    (which pad both that row's right and the next row's left), so a tap is one
-    contiguous run and copying it moves whole rows: R = W + Z, and the last
-    R - OW columns of each row are wrap-around that callers drop. Otherwise a
-    tap is a strided slice of the padded image, R = OW.
-    """
-    xp = array_namespace(x)
-    channels, _, height, width = x.shape
+def _windows(x: Array, filter_h: int, filter_w: int, stride: int, pad: int) -> list[Array]:
+    """What each window position sees of channel-major ``x`` (C, N, H, W): strided views (C, N, OH, OW), row-major
+    over (window row, window column), of ``x`` padded with zeros."""
+    _, _, height, width = x.shape
     out_h, out_w = (height + 2 * pad - filter_h) // stride + 1, (width + 2 * pad - filter_w) // stride + 1
-    if stride == 1:
-        row = width + max(pad, out_w - width)
-        if row > width:
-            x = xp.concat([x, _zeros_along(x, 3, row - width)], axis=3)
-        flat = xp.reshape(x, (channels, -1, height * row))
-        head = pad * row + pad  # zeros before the first pixel: the top padding, and the first row's left
-        tail = pad * row + filter_w - 1  # the last tap's run ends here, past the bottom padding
-        flat = xp.concat([_zeros_along(flat, 2, head), flat, _zeros_along(flat, 2, tail)], axis=2)
-        run = out_h * row
-        starts = [i * row + j for i in range(filter_h) for j in range(filter_w)]
-        return [xp.reshape(flat[:, :, s : s + run], (channels, -1, out_h, row)) for s in starts], out_h, out_w
     x = _pad_hw(x, pad)
-    taps = [
+    return [
         x[:, :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
         for i in range(filter_h)
         for j in range(filter_w)
     ]
-    return taps, out_h, out_w
 
 
 def _add_windows(taps: list[Array], shape: tuple[int, ...], filter_w: int, stride: int, pad: int) -> Array:
     """The transpose of :func:`_windows`: each tap's (C, N, OH, OW) added back where it was read; (C, N, H, W)."""
-    import array_api_extra as xpx
-
     xp = array_namespace(*taps)
     c, n, h, w = shape
     out_h, out_w = taps[0].shape[2:]
@@ -152,7 +134,7 @@ def _add_windows(taps: list[Array], shape: tuple[int, ...], filter_w: int, strid
         i, j = divmod(k, filter_w)
         rows = slice(i, i + stride * (out_h - 1) + 1, stride)
         columns = slice(j, j + stride * (out_w - 1) + 1, stride)
-        image = xpx.at(image, (slice(None), slice(None), rows, columns)).add(tap)
+        image = xpx.at(image, (slice(None), slice(None), rows, columns)).add(tap, xp=xp)
     return image[:, :, pad : pad + h, pad : pad + w]
 
 
@@ -161,56 +143,145 @@ def _swap_batch_channels(x: Array) -> Array:
     return array_namespace(x).permute_dims(x, (1, 0, 2, 3))
 
 
+class _Grid(NamedTuple):
+    """Where a convolution reads and writes, for images of one size; see :class:`Convolution`."""
+
+    out_h: int
+    out_w: int
+    top: int  # zero rows above each image
+    left: int  # zero columns before each image row
+    rows: int  # rows of an image's block, zeros included
+    row: int  # columns of a block row, zeros included
+    spare: int  # zero blocks after the last image: the last outputs' taps read into them
+    start: int  # where the first output's first tap reads
+
+
 class Convolution:
     """The book's convolution: ``W`` (FN, C, FH, FW), ``b`` (FN,); input and output (N, C, H, W).
 
-    Inside, images are read channel-major, (C, N, H, W): the taps concatenate
-    into one (FH * FW * C, N * OH * R) patch matrix (im2col from standard
-    slicing and ``concat``; see :func:`_windows` for R), and the product with
-    the filters lands channel-major too, with no transposes. The values are
-    the book's; only the summation order differs. The (N, C, H, W) result is a
-    view of that channel-major array, which the next layer reads as it is.
+    Inside, the batch is read channel-major, (C, N, H, W), and laid end to end
+    in one zero-filled buffer: each image takes a block of ``rows`` x ``row``,
+    with ``top`` zero rows above it and ``left`` zero columns before each of
+    its rows. An image's padding is then the zeros around it, and what one
+    filter tap reads for the whole batch is a single strided run of that
+    buffer. The outputs are computed on a grid of ``rows / stride`` x ``row``
+    an image, whose top-left OH x OW are the convolution's; the rest (a few
+    columns and rows, and ``stride`` times the columns for strides above 1)
+    are computed and dropped.
+
+    The taps of some filter rows are copied into a patch matrix (im2col from
+    standard slicing and ``concat``). A filter row further down reads the
+    same patches a few block rows further on, so the other filter rows are
+    views of that matrix, one product each: copying every filter row pays
+    when the filters outnumber the channels, while with as many channels
+    as filters one filter row is copied (a third of the copying), and the
+    three products are added. The values are the book's; only the summation
+    order differs. The (N, C, H, W) result is a view of a channel-major
+    array, which the next layer reads as it is.
     """
 
     def __init__(self, W: Array, b: Array, stride: int = 1, pad: int = 0) -> None:  # noqa: N803 - the book's names
         self.W, self.b, self.stride, self.pad = W, b, stride, pad
 
-    def _filters(self) -> Array:
-        """``W`` as a (FN, FH * FW * C) matrix in the patches' row order."""
-        xp = array_namespace(self.W)
-        return xp.reshape(xp.permute_dims(self.W, (0, 2, 3, 1)), (self.W.shape[0], -1))
+    def _grid(self, height: int, width: int) -> _Grid:
+        _, _, fh, fw = self.W.shape
+        s, pad = self.stride, self.pad
+        out_h, out_w = (height + 2 * pad - fh) // s + 1, (width + 2 * pad - fw) // s + 1
+        # rows and row are multiples of the stride, so that a filter row further down is a whole step of the grid
+        top = max(pad, s * out_h - height)
+        top += -(height + top) % s
+        left = max(pad, out_w - width)
+        left += -(width + left) % s
+        rows, row = height + top, width + left
+        start = (top - pad) * row + left - pad
+        reach = start + (fh - 1) * row + fw - s  # how far the last output's taps read past the last image's block
+        return _Grid(out_h, out_w, top, left, rows, row, max(1, -(-reach // (rows * row))), start)
 
-    def _patches(self, x: Array) -> tuple[Array, int, int, int]:
-        """The patch matrix of ``x`` (N, C, H, W), (FH * FW * C, N * OH * R), with OH, OW and R."""
-        xp = array_namespace(x)
-        _, c, fh, fw = self.W.shape
-        taps, out_h, out_w = _windows(_swap_batch_channels(x), fh, fw, self.stride, self.pad)
-        return xp.reshape(xp.concat(taps, axis=0), (fh * fw * c, -1)), out_h, out_w, taps[0].shape[-1]
+    def _copied_rows(self) -> int:
+        """Filter rows whose taps are copied into the patch matrix: all, or one when channels >= filters."""
+        fn, c, fh, _ = self.W.shape
+        return 1 if fn <= c else fh
+
+    def _taps(self, grid: _Grid) -> list[slice]:
+        """Where each copied tap reads the flat buffer of blocks: strided runs, row-major over (filter row, column).
+
+        Each run has as many entries as the output grid and, when filter rows
+        are left to views, the block rows those views reach further on. Its
+        stop is counted from the end, past the spare blocks, so that it needs
+        no batch size (a traced batch has none).
+        """
+        _, _, fh, fw = self.W.shape
+        s, copied = self.stride, self._copied_rows()
+        extra = (fh - copied) * (grid.row // s)
+        runs = []
+        for first in (grid.start + i * grid.row + j for i in range(copied) for j in range(fw)):
+            stop = first + s * (extra - 1) + 1 - grid.spare * grid.rows * grid.row
+            runs.append(slice(first, stop if stop < 0 else None, s))
+        return runs
+
+    def _blocks(self, images: Array, grid: _Grid) -> Array:
+        """Channel-major ``images`` (C, N, H, W) in their zero-filled blocks, flat: (C, (N + spare) * rows * row)."""
+        xp = array_namespace(images)
+        c, n, h, _ = images.shape
+        if n is None:  # a traced batch (ndonnx) has no size to ask zeros of: the blocks are concatenated (and
+            # ONNX Runtime runs these concatenations twice as fast as the scatter that setting the images becomes)
+            blocks = xp.concat([_zeros(images, (c, n, h, grid.left)), images], axis=3)
+            blocks = xp.reshape(xp.concat([_zeros(blocks, (c, n, grid.top, grid.row)), blocks], axis=2), (c, -1))
+            return xp.concat([blocks, _zeros(blocks, (c, grid.spare * grid.rows * grid.row))], axis=1)
+        blocks = xp.zeros((c, n + grid.spare, grid.rows, grid.row), dtype=images.dtype, device=device(images))
+        where = (slice(None), slice(0, n), slice(grid.top, None), slice(grid.left, None))
+        return xp.reshape(xpx.at(blocks, where).set(images, xp=xp), (c, -1))
+
+    def _patches(self, x: Array, grid: _Grid) -> Array:
+        """The patch matrix of ``x`` (N, C, H, W): (copied rows * FW * C, grid outputs + rows not copied * step)."""
+        flat = self._blocks(_swap_batch_channels(x), grid)
+        return array_namespace(x).concat([flat[:, run] for run in self._taps(grid)], axis=0)
+
+    def _products(self, grid: _Grid) -> list[tuple[Array, slice]]:
+        """Each product's filters, (FN, copied rows * FW * C), and the columns of the patch matrix they multiply."""
+        xp = array_namespace(self.W)
+        fn, _, fh, _ = self.W.shape
+        copied, step = self._copied_rows(), grid.row // self.stride
+        filters = xp.permute_dims(self.W, (0, 2, 3, 1))  # (FN, FH, FW, C): the patch matrix's row order
+        return [(xp.reshape(filters[:, i : i + copied, ...], (fn, -1)),
+                 slice(i * step, (i + copied - fh) * step or None))  # the stop, too, counted from the end
+                for i in range(0, fh, copied)]
 
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x, self.W)
-        col, out_h, out_w, row = self._patches(x)
-        out = xp.matmul(self._filters(), col) + xp.reshape(self.b, (-1, 1))
+        grid = self._grid(*x.shape[2:])
+        patches = self._patches(x, grid)
+        # the products are fresh arrays: added in place where the library allows it (else bound anew)
+        out = functools.reduce(operator.iadd, (xp.matmul(filters, patches[:, columns])
+                                               for filters, columns in self._products(grid)))
+        out += xp.reshape(self.b, (-1, 1))
         # backward builds the patches again from x: kept alive from one batch to the next, a patch
-        # matrix nine times the size of x would push every pass's arrays out of the cache
+        # matrix several times the size of x would push every pass's arrays out of the cache
         self.x = x
-        return _swap_batch_channels(xp.reshape(out, (self.W.shape[0], -1, out_h, row))[..., :out_w])
+        out = xp.reshape(out, (self.W.shape[0], -1, grid.rows // self.stride, grid.row))
+        return _swap_batch_channels(out[:, :, : grid.out_h, : grid.out_w])
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout, self.W)
-        fn, c, fh, fw = self.W.shape
+        fn, c, _, fw = self.W.shape
         n, _, h, w = self.x.shape
-        col, out_h, out_w, row = self._patches(self.x)
-        dout = _swap_batch_channels(dout)
-        wrapped = row - out_w  # the columns that forward computed and dropped
-        if wrapped:
-            dout = xp.concat([dout, _zeros_along(dout, 3, wrapped)], axis=3)
-        dout = xp.reshape(dout, (fn, -1))
-        self.db = xp.sum(dout, axis=1)
-        self.dW = xp.permute_dims(xp.reshape(xp.matmul(dout, col.T), (fn, fh, fw, c)), (0, 3, 1, 2))
-        dcol = xp.reshape(xp.matmul(self._filters().T, dout), (fh * fw, c, n, out_h, out_w + wrapped))
-        taps = [dcol[k, :, :, :, :out_w] for k in range(fh * fw)]
-        return _swap_batch_channels(_add_windows(taps, (c, n, h, w), fw, self.stride, self.pad))
+        grid = self._grid(h, w)
+        patches = self._patches(self.x, grid)
+        on_grid = xp.zeros((fn, n, grid.rows // self.stride, grid.row), dtype=dout.dtype, device=device(dout))
+        on_grid = xpx.at(on_grid, (slice(None), slice(None), slice(0, grid.out_h), slice(0, grid.out_w))
+                         ).set(_swap_batch_channels(dout), xp=xp)
+        on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
+        self.db = xp.sum(on_grid, axis=1)
+        dfilters, dpatches = [], xp.zeros_like(patches)
+        for filters, columns in self._products(grid):
+            dfilters.append(xp.reshape(xp.matmul(on_grid, patches[:, columns].T), (fn, -1, fw, c)))
+            dpatches = xpx.at(dpatches, (slice(None), columns)).add(xp.matmul(filters.T, on_grid), xp=xp)
+        self.dW = xp.permute_dims(xp.concat(dfilters, axis=1), (0, 3, 1, 2))
+        dflat = xp.zeros((c, (n + grid.spare) * grid.rows * grid.row), dtype=dout.dtype, device=device(dout))
+        for k, run in enumerate(self._taps(grid)):  # each tap's gradient added back where the tap read
+            dflat = xpx.at(dflat, (slice(None), run)).add(dpatches[k * c : (k + 1) * c, :], xp=xp)
+        dx = xp.reshape(dflat, (c, n + grid.spare, grid.rows, grid.row))[:, :n, grid.top :, grid.left :]
+        return _swap_batch_channels(dx)
 
 
 class Pooling:
@@ -221,8 +292,7 @@ class Pooling:
 
     def _taps(self, image: Array) -> list[Array]:
         """Each window position's (C, N, OH, OW) view of the channel-major ``image``."""
-        taps, _, out_w = _windows(image, self.pool_h, self.pool_w, self.stride, self.pad)
-        return [tap[..., :out_w] for tap in taps]
+        return _windows(image, self.pool_h, self.pool_w, self.stride, self.pad)
 
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x)
