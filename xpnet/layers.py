@@ -91,37 +91,46 @@ def _pad_hw(x: Array, pad: int) -> Array:
         return x
     xp = array_namespace(x)
     c, n, h, w = x.shape
-    x = xp.concat([_zeros(x, (c, n, pad, w)), x, _zeros(x, (c, n, pad, w))], axis=2)
-    return xp.concat([_zeros(x, (c, n, h + 2 * pad, pad)), x, _zeros(x, (c, n, h + 2 * pad, pad))], axis=3)
+    x = xp.concat([_full(x, (c, n, pad, w)), x, _full(x, (c, n, pad, w))], axis=2)
+    return xp.concat([_full(x, (c, n, h + 2 * pad, pad)), x, _full(x, (c, n, h + 2 * pad, pad))], axis=3)
 
 
-def _zeros(like: Array, shape: tuple[int | None, ...]) -> Array:
-    """Zeros of ``shape`` in ``like``'s dtype and on its device; a size None is ``like``'s own on that axis.
+def _full(like: Array, shape: tuple[int | None, ...], value: float = 0) -> Array:
+    """An array of ``shape`` filled with ``value``, in ``like``'s dtype and on its device; a size None is
+    ``like``'s own on that axis.
 
-    None stands for a symbolic batch (an ndonnx graph being traced). Those
-    zeros are broadcast from ``like``: ndonnx's ``zeros`` needs every size,
-    and its ``zeros_like`` forgets the static sizes that the next layers read.
+    None stands for a symbolic batch (an ndonnx graph being traced). That
+    array is broadcast from ``like``: ndonnx's ``full`` needs every size, and
+    its ``full_like`` forgets the static sizes that the next layers read.
     """
     xp = array_namespace(like)
     if None not in shape:
-        return xp.zeros(shape, dtype=like.dtype, device=device(like))
+        return xp.full(shape, value, dtype=like.dtype, device=device(like))
     corner = like[tuple(slice(None) if size is None else slice(0, 1) for size in shape)]
     # corner != corner is true only where corner is NaN: as 0 or 1, times 0, it is 0 either way
     sizes = tuple(1 if size is None else size for size in shape)
-    return xp.astype(corner != corner, like.dtype) * xp.zeros(sizes, dtype=like.dtype)
+    return xp.astype(corner != corner, like.dtype) * xp.zeros(sizes, dtype=like.dtype) + value
+
+
+def _out_size(size: int, window: int, stride: int, pad: int) -> int:
+    """How many windows of ``window`` fit, ``stride`` apart, along an axis of ``size`` padded by ``pad`` each side."""
+    return (size + 2 * pad - window) // stride + 1
+
+
+def _every(start: int, count: int, stride: int) -> slice:
+    """``count`` indices from ``start``, ``stride`` apart."""
+    return slice(start, start + stride * (count - 1) + 1, stride)
 
 
 def _windows(x: Array, filter_h: int, filter_w: int, stride: int, pad: int) -> list[Array]:
     """What each window position sees of channel-major ``x`` (C, N, H, W): strided views (C, N, OH, OW), row-major
     over (window row, window column), of ``x`` padded with zeros."""
     _, _, height, width = x.shape
-    out_h, out_w = (height + 2 * pad - filter_h) // stride + 1, (width + 2 * pad - filter_w) // stride + 1
+    out_h, out_w = _out_size(height, filter_h, stride, pad), _out_size(width, filter_w, stride, pad)
     x = _pad_hw(x, pad)
-    return [
-        x[:, :, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
-        for i in range(filter_h)
-        for j in range(filter_w)
-    ]
+    return [x[:, :, _every(i, out_h, stride), _every(j, out_w, stride)]
+            for i in range(filter_h)
+            for j in range(filter_w)]
 
 
 def _add_windows(taps: list[Array], shape: tuple[int, ...], filter_w: int, stride: int, pad: int) -> Array:
@@ -132,9 +141,8 @@ def _add_windows(taps: list[Array], shape: tuple[int, ...], filter_w: int, strid
     image = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=taps[0].dtype, device=device(taps[0]))
     for k, tap in enumerate(taps):
         i, j = divmod(k, filter_w)
-        rows = slice(i, i + stride * (out_h - 1) + 1, stride)
-        columns = slice(j, j + stride * (out_w - 1) + 1, stride)
-        image = xpx.at(image, (slice(None), slice(None), rows, columns)).add(tap, xp=xp)
+        where = (slice(None), slice(None), _every(i, out_h, stride), _every(j, out_w, stride))
+        image = xpx.at(image, where).add(tap, xp=xp)
     return image[:, :, pad : pad + h, pad : pad + w]
 
 
@@ -186,7 +194,7 @@ class Convolution:
     def _grid(self, height: int, width: int) -> _Grid:
         _, _, fh, fw = self.W.shape
         s, pad = self.stride, self.pad
-        out_h, out_w = (height + 2 * pad - fh) // s + 1, (width + 2 * pad - fw) // s + 1
+        out_h, out_w = _out_size(height, fh, s, pad), _out_size(width, fw, s, pad)
         # rows and row are multiples of the stride, so that a filter row further down is a whole step of the grid
         top = max(pad, s * out_h - height)
         top += -(height + top) % s
@@ -225,36 +233,45 @@ class Convolution:
         c, n, h, _ = images.shape
         if n is None:  # a traced batch (ndonnx) has no size to ask zeros of: the blocks are concatenated (and
             # ONNX Runtime runs these concatenations twice as fast as the scatter that setting the images becomes)
-            blocks = xp.concat([_zeros(images, (c, n, h, grid.left)), images], axis=3)
-            blocks = xp.reshape(xp.concat([_zeros(blocks, (c, n, grid.top, grid.row)), blocks], axis=2), (c, -1))
-            return xp.concat([blocks, _zeros(blocks, (c, grid.spare * grid.rows * grid.row))], axis=1)
+            blocks = xp.concat([_full(images, (c, n, h, grid.left)), images], axis=3)
+            blocks = xp.reshape(xp.concat([_full(blocks, (c, n, grid.top, grid.row)), blocks], axis=2), (c, -1))
+            return xp.concat([blocks, _full(blocks, (c, grid.spare * grid.rows * grid.row))], axis=1)
         blocks = xp.zeros((c, n + grid.spare, grid.rows, grid.row), dtype=images.dtype, device=device(images))
         where = (slice(None), slice(0, n), slice(grid.top, None), slice(grid.left, None))
         return xp.reshape(xpx.at(blocks, where).set(images, xp=xp), (c, -1))
 
     def _patches(self, x: Array, grid: _Grid) -> Array:
-        """The patch matrix of ``x`` (N, C, H, W): (copied rows * FW * C, grid outputs + rows not copied * step)."""
+        """The patch matrix of ``x`` (N, C, H, W), (copied rows * FW * C + 1, grid outputs + rows not copied *
+        step): the taps, and a row of ones that the bias multiplies, so that the product adds it."""
         flat = self._blocks(_swap_batch_channels(x), grid)
-        return array_namespace(x).concat([flat[:, run] for run in self._taps(grid)], axis=0)
+        taps = [flat[:, run] for run in self._taps(grid)]
+        return array_namespace(x).concat([*taps, _full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
 
-    def _products(self, grid: _Grid) -> list[tuple[Array, slice]]:
-        """Each product's filters, (FN, copied rows * FW * C), and the columns of the patch matrix they multiply."""
-        xp = array_namespace(self.W)
+    def _products(self, grid: _Grid) -> list[tuple[Array, tuple[slice, slice]]]:
+        """Each product's filters, (FN, copied rows * FW * C), and the part of the patch matrix they multiply.
+
+        The first product's filters have the bias as a last column, for the patch matrix's row of ones.
+        """
+        xp = array_namespace(self.W, self.b)
         fn, _, fh, _ = self.W.shape
         copied, step = self._copied_rows(), grid.row // self.stride
         filters = xp.permute_dims(self.W, (0, 2, 3, 1))  # (FN, FH, FW, C): the patch matrix's row order
-        return [(xp.reshape(filters[:, i : i + copied, ...], (fn, -1)),
-                 slice(i * step, (i + copied - fh) * step or None))  # the stop, too, counted from the end
-                for i in range(0, fh, copied)]
+        products = []
+        for i in range(0, fh, copied):
+            rows = xp.reshape(filters[:, i : i + copied, ...], (fn, -1))
+            if i == 0:
+                rows = xp.concat([rows, xp.reshape(self.b, (fn, 1))], axis=1)
+            columns = slice(i * step, (i + copied - fh) * step or None)  # the stop, too, counted from the end
+            products.append((rows, (slice(None) if i == 0 else slice(0, -1), columns)))
+        return products
 
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x, self.W)
         grid = self._grid(*x.shape[2:])
         patches = self._patches(x, grid)
         # the products are fresh arrays: added in place where the library allows it (else bound anew)
-        out = functools.reduce(operator.iadd, (xp.matmul(filters, patches[:, columns])
-                                               for filters, columns in self._products(grid)))
-        out += xp.reshape(self.b, (-1, 1))
+        out = functools.reduce(operator.iadd, (xp.matmul(filters, patches[part])
+                                               for filters, part in self._products(grid)))
         # backward builds the patches again from x: kept alive from one batch to the next, a patch
         # matrix several times the size of x would push every pass's arrays out of the cache
         self.x = x
@@ -273,9 +290,9 @@ class Convolution:
         on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
         self.db = xp.sum(on_grid, axis=1)
         dfilters, dpatches = [], xp.zeros_like(patches)
-        for filters, columns in self._products(grid):
-            dfilters.append(xp.reshape(xp.matmul(on_grid, patches[:, columns].T), (fn, -1, fw, c)))
-            dpatches = xpx.at(dpatches, (slice(None), columns)).add(xp.matmul(filters.T, on_grid), xp=xp)
+        for filters, (rows, columns) in self._products(grid):  # the row of ones left out of dW: db is above
+            dfilters.append(xp.reshape(xp.matmul(on_grid, patches[:-1, columns].T), (fn, -1, fw, c)))
+            dpatches = xpx.at(dpatches, (rows, columns)).add(xp.matmul(filters.T, on_grid), xp=xp)
         self.dW = xp.permute_dims(xp.concat(dfilters, axis=1), (0, 3, 1, 2))
         dflat = xp.zeros((c, (n + grid.spare) * grid.rows * grid.row), dtype=dout.dtype, device=device(dout))
         for k, run in enumerate(self._taps(grid)):  # each tap's gradient added back where the tap read
@@ -297,10 +314,14 @@ class Pooling:
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x)
         self.x = _swap_batch_channels(x)
-        taps = self._taps(self.x)
-        pooled = functools.reduce(xp.maximum, taps)  # elementwise over strided views: no copy of the taps
+        image, s = _pad_hw(self.x, self.pad), self.stride
+        out_h, out_w = _out_size(x.shape[2], self.pool_h, s, self.pad), _out_size(x.shape[3], self.pool_w, s, self.pad)
+        # elementwise maxima of strided views, no copy of them: over each window's rows first, which reads
+        # whole image rows, then over its columns, in half the data
+        rows = functools.reduce(xp.maximum, [image[:, :, _every(i, out_h, s), :] for i in range(self.pool_h)])
+        pooled = functools.reduce(xp.maximum, [rows[..., _every(j, out_w, s)] for j in range(self.pool_w)])
         # the reshape (a no-op on values) states the sizes, which a traced graph (ndonnx) would otherwise forget
-        return _swap_batch_channels(xp.reshape(pooled, (x.shape[1], -1, *taps[0].shape[2:])))
+        return _swap_batch_channels(xp.reshape(pooled, (x.shape[1], -1, out_h, out_w)))
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout)
