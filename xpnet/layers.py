@@ -178,14 +178,15 @@ class Convolution:
     are computed and dropped.
 
     The taps of some filter rows are copied into a patch matrix (im2col from
-    standard slicing and ``concat``). A filter row further down reads the
-    same patches a few block rows further on, so the other filter rows are
-    views of that matrix, one product each: copying every filter row pays
-    when the filters outnumber the channels, while with as many channels
-    as filters one filter row is copied (a third of the copying), and the
-    three products are added. The values are the book's; only the summation
-    order differs. The (N, C, H, W) result is a view of a channel-major
-    array, which the next layer reads as it is.
+    standard slicing and ``concat``), with a row of ones under them that the
+    bias multiplies. A filter row further down reads the same patches a few
+    block rows further on, so the other filter rows are views of that
+    matrix, one product each: copying every filter row pays when the
+    filters outnumber the channels, while with as many channels as filters
+    one filter row is copied (a third of the copying), and the three
+    products are added. The values are the book's; only the summation order
+    differs. The (N, C, H, W) result is a view of a channel-major array,
+    which the next layer reads as it is.
     """
 
     def __init__(self, W: Array, b: Array, stride: int = 1, pad: int = 0) -> None:  # noqa: N803 - the book's names
@@ -241,8 +242,7 @@ class Convolution:
         return xp.reshape(xpx.at(blocks, where).set(images, xp=xp), (c, -1))
 
     def _patches(self, x: Array, grid: _Grid) -> Array:
-        """The patch matrix of ``x`` (N, C, H, W), (copied rows * FW * C + 1, grid outputs + rows not copied *
-        step): the taps, and a row of ones that the bias multiplies, so that the product adds it."""
+        """The patch matrix of ``x`` (N, C, H, W): the copied taps' runs (C rows each) and a row of ones."""
         flat = self._blocks(_swap_batch_channels(x), grid)
         taps = [flat[:, run] for run in self._taps(grid)]
         return array_namespace(x).concat([*taps, _full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
@@ -258,11 +258,11 @@ class Convolution:
         filters = xp.permute_dims(self.W, (0, 2, 3, 1))  # (FN, FH, FW, C): the patch matrix's row order
         products = []
         for i in range(0, fh, copied):
-            rows = xp.reshape(filters[:, i : i + copied, ...], (fn, -1))
+            matrix = xp.reshape(filters[:, i : i + copied, ...], (fn, -1))
             if i == 0:
-                rows = xp.concat([rows, xp.reshape(self.b, (fn, 1))], axis=1)
+                matrix = xp.concat([matrix, xp.reshape(self.b, (fn, 1))], axis=1)
             columns = slice(i * step, (i + copied - fh) * step or None)  # the stop, too, counted from the end
-            products.append((rows, (slice(None) if i == 0 else slice(0, -1), columns)))
+            products.append((matrix, (slice(None) if i == 0 else slice(0, -1), columns)))
         return products
 
     def forward(self, x: Array) -> Array:
