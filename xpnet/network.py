@@ -14,7 +14,6 @@ import functools
 import operator
 import threading
 from collections.abc import Callable, Mapping
-from contextlib import nullcontext
 from typing import Any, Protocol
 
 from array_api_compat import device
@@ -28,7 +27,6 @@ from .backend import (
     get_backend,
     is_deferred,
     parallel_map,
-    single_threaded_blas,
     to_numpy,
 )
 from .functions import identity_function, relu, softmax
@@ -208,20 +206,13 @@ def accuracy(
     n = _check_labels(x, t)
     score, weights = _scorer(network, x, activation)
     workers = min(workers, -(-n // batch_size))  # never a thread without a batch
-    # with several workers the probe runs with BLAS on one thread, as they will: on two, OpenBLAS's
-    # second thread would spin for some 0.1 s after it, on a core that a worker needs
-    with single_threaded_blas() if workers > 1 else nullcontext():
-        n_out = score(weights, x[:1, ...]).shape[-1]
-    if t.ndim == 2 and t.shape[1] != n_out:
-        raise ValueError(f"t has one-hot rows of width {t.shape[1]} but the network has {n_out} outputs")
     counts_dtype = default_dtype(xp, "integral", device(x))
 
-    count = compiled(_count, x, static=("score", "n_out", "counts_dtype"))
+    count = compiled(_count, x, static=("score", "counts_dtype"))
 
     def batch_counts(start: int) -> Array:
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-        return count(weights, x[start:stop, ...], t[start:stop, ...], score=score, n_out=n_out,
-                     counts_dtype=counts_dtype)
+        return count(weights, x[start:stop, ...], t[start:stop, ...], score=score, counts_dtype=counts_dtype)
 
     starts = range(0, n, batch_size)
     if is_deferred(x):  # a graph: the counts are computed together, and report as each is done
@@ -231,6 +222,7 @@ def accuracy(
         tally = to_numpy(_eager_tally(batch_counts, starts, workers, device(x), progress))
     correct, nan_rows, stray_labels = (int(v) for v in tally)
     if stray_labels:
+        n_out = score(weights, x[:1, ...]).shape[-1]
         raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
@@ -306,7 +298,7 @@ def _check_labels(x: Array, t: Array) -> int:
     return x.shape[0]
 
 
-def _count(weights: Any, images: Array, targets: Array, *, score: Callable[[Any, Array], Array], n_out: int,
+def _count(weights: Any, images: Array, targets: Array, *, score: Callable[[Any, Array], Array],
            counts_dtype: Any) -> Array:
     """[correct, NaN rows, labels out of range] of one batch, scored by ``score(weights, images)``.
 
@@ -316,6 +308,9 @@ def _count(weights: Any, images: Array, targets: Array, *, score: Callable[[Any,
     """
     xp = array_namespace(images, targets)
     scores = score(weights, images)
+    n_out = scores.shape[-1]
+    if targets.ndim == 2 and targets.shape[1] != n_out:
+        raise ValueError(f"t has one-hot rows of width {targets.shape[1]} but the network has {n_out} outputs")
     labels = targets if targets.ndim == 1 else xp.argmax(targets, axis=1)
     # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
     counts = xp.stack([

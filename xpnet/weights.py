@@ -9,6 +9,7 @@ import operator
 import os
 import pickle
 import pickletools
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -169,12 +170,16 @@ def _read_weights(path: Path, check: Check | None, data: bytes | None = None) ->
         if data[:4] == b"PK\x03\x04":
             network = _read_npz(data)
         else:
-            try:
-                for _ in pickletools.genops(data):  # every length field checked against the bytes there
-                    pass
-                network = _ArraysOnlyUnpickler(io.BytesIO(data), len(data)).load()
-            except (pickle.UnpicklingError, ValueError) as err:
-                raise DataError(f"not a weights file ({' '.join(str(err).split())})") from None
+            # protocol 0's string opcodes decode escapes, and a bad one in a hostile file would warn
+            # (DeprecationWarning) on top of the one error that the file gets
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                try:
+                    for _ in pickletools.genops(data):  # every length field checked against the bytes there
+                        pass
+                    network = _ArraysOnlyUnpickler(io.BytesIO(data), len(data)).load()
+                except (pickle.UnpicklingError, ValueError) as err:
+                    raise DataError(f"not a weights file ({' '.join(str(err).split())})") from None
         if not isinstance(network, dict) or not all(isinstance(v, np.ndarray) for v in network.values()):
             raise DataError(f"expected a dict of NumPy arrays, got {type(network).__name__}")
         if not all(isinstance(key, str) for key in network):
