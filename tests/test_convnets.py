@@ -16,7 +16,7 @@ import xpnet
 import xpnet.weights
 from xpnet.models import MODELS
 
-from conftest import BOOK_ACCURACY, BOOK_FILES, ROOT, SHARED_DATA, book_file
+from conftest import BOOK_ACCURACY, BOOK_FILES, ROOT, SHARED_DATA, book_file, open_backend
 from mirror import Mirror
 
 BOOK = {name: (BOOK_ACCURACY[name], BOOK_FILES[name]) for name in ("simple_convnet", "deep_convnet")}
@@ -57,6 +57,18 @@ def test_half_precision_as_the_books_experiment(mnist_test) -> None:
     assert half.dtype == np.float16 and half.predict(images[:2]).dtype == np.float16
     full = MODELS["deep_convnet"].load(backend, SHARED_DATA / path, "float64")
     assert abs(xpnet.accuracy(half, images, labels, 100) - xpnet.accuracy(full, images, labels, 100)) <= 0.002
+
+
+def test_a_convnet_on_dask_chunks(mnist_test) -> None:
+    """dask: each chunk of 1,000 images is one batch (no layer may ask dask for an array with a side of 0)."""
+    backend = open_backend("dask")
+    path = book_file("simple_convnet")
+    images, labels = mnist_test[0][:2000], mnist_test[1][:2000]
+    network = MODELS["simple_convnet"].load(backend, path)
+    on_dask = xpnet.accuracy(network, backend.asarray(images), backend.asarray(labels),
+                             MODELS["simple_convnet"].batch_size(backend))
+    on_numpy = xpnet.accuracy(MODELS["simple_convnet"].load(xpnet.get_backend("cpu"), path), images, labels, 1000)
+    assert on_dask == on_numpy
 
 
 def test_a_convnet_predicts_like_its_layers(convnet, mnist_test) -> None:
