@@ -2,10 +2,12 @@
 
 Names, constructor arguments and attributes are the book's (``Affine(W, b)``
 with ``W``, ``b``, ``dW``, ``db``; ``Convolution(W, b, stride, pad)`` with
-filters (FN, C, FH, FW) on (N, C, H, W) images). Nothing is written in place:
-each pass binds new arrays, which works on immutable arrays (JAX) too. A
-forward pass reads only its own locals (what it keeps for backward is stored
-on the side), so threads may run forward passes of one network at once.
+filters (FN, C, FH, FW) on (N, C, H, W) images). No array that a caller
+holds is written to: a pass writes only into arrays it has just made
+(array-api-extra's ``at``, and ``+=``), and on immutable arrays (JAX) binds
+new ones instead. A forward pass reads only its own locals (what it keeps for
+backward is stored on the side), so threads may run forward passes of one
+network at once.
 """
 
 from __future__ import annotations
