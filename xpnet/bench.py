@@ -320,7 +320,7 @@ def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray]
 
 def _flops_per_image(net: Any) -> int:
     """Multiply-adds times two of one image's forward pass: the convolutions' and the affine layers' products,
-    as the book's layers compute them (none for xpnet's wrap-around columns, which are dropped)."""
+    as the book's layers compute them (none for the outputs that xpnet's grid computes and drops)."""
     from .layers import Affine, Convolution, Dropout
 
     flops = 0
