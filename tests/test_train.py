@@ -230,3 +230,23 @@ def test_simple_convnet_beats_chapter_3_on_the_same_split(tmp_path: Path, mnist_
     convnet = train_and_score(tmp_path, mnist_dir, "simple_convnet")
     assert mlp["test_accuracy"] >= 0.9
     assert convnet["test_accuracy"] > mlp["test_accuracy"]
+
+
+@pytest.mark.parametrize("pad", [0, 1])
+def test_inference_rectifies_after_pooling_to_the_bit(pad: int) -> None:
+    """predict runs a ReLU that precedes a max pooling after it: same scores, NaN and padding zeros included."""
+    from xpnet.layers import Pooling
+    from xpnet.train import SimpleConvNet
+
+    network = SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 3}, hidden_size=6, seed=0,
+                            dtype="float64")
+    network.layers["Pool1"] = Pooling(2, 2, stride=2, pad=pad)
+    if pad:  # 13 x 13 pooled windows: the next layer is rebuilt for them
+        network.layers["Affine1"].W = network.backend.asarray(np.ones((4 * 14 * 14, 6)) / 100)
+    x = np.random.default_rng(1).standard_normal((3, 1, 28, 28))
+    x[0, 0, 5:9, 5:9] = np.nan
+    book_order = x
+    for layer in network.layers.values():
+        book_order = layer.forward(book_order)
+    assert np.isnan(book_order[0]).all() and not np.isnan(book_order[1:]).any()
+    np.testing.assert_array_equal(network.predict(x), book_order)

@@ -5,7 +5,10 @@ interleaved repetitions; the median time counts. Every method must first get
 the same accuracy on the untiled test set. Before each timed pass the bench
 sleeps for ``SETTLE_S``: thread pools spin on after their last job (PyTorch's
 OpenMP threads for up to 200 ms), and would otherwise steal cycles from
-whichever method comes next.
+whichever method comes next. Then the method runs once untimed: after that
+pause this project's 2-core VM runs the next 20 to 40 ms at a third of its
+speed, which would cost a short pass (a ConvNet on 1,000 images) a third of
+its measured speed and the book's long one almost nothing.
 """
 
 from __future__ import annotations
@@ -401,11 +404,13 @@ def _sweep(xpnet_pass: Callable, images: np.ndarray, labels: np.ndarray, repeats
 
 
 def _interleaved(passes: dict[str, Callable[[], object]], repeats: int, images: int) -> dict[str, dict[str, float]]:
-    """Run every pass ``repeats`` times, interleaved, each after a settling pause; median seconds and images/s."""
+    """Run every pass ``repeats`` times, interleaved, each after a settling pause and an untimed run of its own;
+    median seconds and images/s."""
     times: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(repeats):
         for name, one_pass in passes.items():
             time.sleep(SETTLE_S)
+            one_pass()
             times[name].append(_timed(one_pass))
     medians = {name: statistics.median(seconds) for name, seconds in times.items()}
     return {name: {"seconds": seconds, "images_per_s": images / seconds} for name, seconds in medians.items()}
