@@ -169,25 +169,29 @@ def test_help_imports_no_heavy_library() -> None:
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_a_command_reuses_freed_memory_instead_of_faulting_it_in_again() -> None:
-    # the page faults of a second pass over the same batches: each batch's arrays come back from the
-    # heap, not fresh from the kernel (without the setting: about 650 a batch here)
+    # the page faults of later passes over the same batches: each batch's arrays come back from the heap,
+    # not fresh from the kernel. Sixteen idle threads hold arenas of their own, as JAX's thread pool does:
+    # each pass's new worker threads would then get new arenas (without the settings: about 500 a batch)
     result = run_python(
-        "import resource, numpy as np\n"
+        "import resource, threading, numpy as np\n"
         "from xpnet.backend import get_backend\n"
         "from xpnet.models import MODELS\n"
         "from xpnet.network import accuracy\n"
         "from xpnet.backend import reuse_freed_memory\n"
         "assert reuse_freed_memory()\n"
+        "done = threading.Event()\n"
+        "def idle(): bytearray(1 << 16); done.wait()\n"
+        "for _ in range(16): threading.Thread(target=idle, daemon=True).start()\n"
         "net = MODELS['simple_convnet'].network(get_backend('cpu'), seed=0, dtype='float32')\n"
-        "x = np.random.default_rng(0).integers(0, 256, (2048, 784), dtype=np.uint8)\n"
-        "t = np.zeros(2048, np.int64)\n"
-        "accuracy(net, x, t, 32, workers=2)\n"
+        "x = np.random.default_rng(0).integers(0, 256, (1000, 784), dtype=np.uint8)\n"
+        "t = np.zeros(1000, np.int64)\n"
+        "accuracy(net, x, t, 100, workers=2)\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt\n"
-        "accuracy(net, x, t, 32, workers=2)\n"
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 64)"
+        "for _ in range(5): accuracy(net, x, t, 100, workers=2)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 50)"
     )
     assert result.returncode == 0, result.stderr
-    assert float(result.stdout) < 16, f"{result.stdout.strip()} page faults a batch"
+    assert float(result.stdout) < 100, f"{result.stdout.strip()} page faults a batch"
 
 
 def test_convnet_commands_ask_for_freed_memory_to_be_reused(monkeypatch, capsys) -> None:

@@ -271,9 +271,14 @@ def reuse_freed_memory() -> bool:
     returns blocks above a moving threshold to the kernel when they are freed
     and maps them afresh for the next batch, so that every page is faulted in
     and zeroed again: on the README's 2-core VM that halves SimpleConvNet's
-    speed. xpnet's commands call this when they run a ConvNet, as they own
-    their process; importing xpnet changes nothing. Freed memory then stays with the process (up to
-    512 MiB at the top of the heap) instead of going back to the system.
+    speed. The same happens in a fresh arena (glibc's per-thread heap): a
+    pass's worker threads start while the last pass's are still exiting, and
+    may each be given a new, empty one (with JAX's thread pool in the
+    process, 500 page faults a batch and SimpleConvNet's first eight passes
+    three times slower), so arenas are capped at one a core. xpnet's commands call this when they run
+    a ConvNet, as they own their process; importing xpnet changes nothing.
+    Freed memory then stays with the process (up to 512 MiB at the top of the
+    heap) instead of going back to the system.
     """
     import ctypes
 
@@ -281,8 +286,9 @@ def reuse_freed_memory() -> bool:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):  # not glibc: macOS and Windows have no mallopt
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # glibc's <malloc.h>
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 512 << 20))
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8  # glibc's <malloc.h>
+    return all(mallopt(option, value) for option, value in (
+        (m_mmap_threshold, 32 << 20), (m_trim_threshold, 512 << 20), (m_arena_max, _cpu_count())))
 
 
 def single_threaded_blas() -> _BlasLimit:

@@ -85,7 +85,7 @@ MODELS = {
         Model("simple_convnet", "chapter 7's SimpleConvNet",
               BookWeights("ch07/params.pkl", "290ab40c1b1218b392cdc155b633a5df642d829453702fa421ce5f3c6c55f779",
                           3_471_538),
-              _simple_convnet, {"cpu": 32, "gpu": 2048, "dask": 1000}, 0.9890),
+              _simple_convnet, {"cpu": 100, "gpu": 2048, "dask": 1000}, 0.9890),
         Model("deep_convnet", "chapter 8's DeepConvNet",
               BookWeights("ch08/deep_convnet_params.pkl",
                           "8c81d1d6ddedd08c8277c957f3af30a91e455a1d65474ec2b5a0e3527b7422cc", 989_346),
