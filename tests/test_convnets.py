@@ -83,6 +83,39 @@ def test_a_convnet_predicts_like_its_layers(convnet, mnist_test) -> None:
     np.testing.assert_array_equal(network.predict(pixels), a)
 
 
+def test_weights_never_seen_classify_as_the_books_layers_do(convnet, mnist_test, tmp_path: Path) -> None:
+    """The book's weights with noise added (a file no test has seen), saved as the book's save_params does:
+    ``xpnet infer`` in float64 classifies 1,000 images exactly as the book's layers restated independently
+    (xpnet.bench.book_convnet_scores, whose predictions serve as the labels) do."""
+    import pickle
+
+    from xpnet.bench import book_convnet_scores
+
+    name, _, path = convnet
+    with open(path, "rb") as f:
+        params = pickle.load(f)
+    rng = np.random.default_rng(7)
+    params = {key: value + rng.standard_normal(value.shape) * 0.2 * value.std() for key, value in params.items()}
+    weights = tmp_path / "params.pkl"
+    with open(weights, "wb") as f:
+        pickle.dump(params, f)
+    images = mnist_test[0][:1000]
+    structure = MODELS[name].network(xpnet.get_backend("cpu"), dtype="float64")
+    scores = np.concat([book_convnet_scores(structure, params, images[i : i + 100].reshape(-1, 1, 28, 28) / 255.0)
+                        for i in range(0, 1000, 100)])
+    predicted = np.argmax(scores, axis=1)
+    assert np.mean(predicted == mnist_test[1][:1000]) > 0.9  # still a classifier: ten classes predicted
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "t.npy", predicted)
+    result = subprocess.run(
+        [sys.executable, "-m", "xpnet", "infer", "--model", name, "--dtype", "float64", "--weights", str(weights),
+         "--images", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "t.npy"), "--json", "--quiet"],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accuracy"] == 1.0
+
+
 def test_the_cli_prints_the_books_accuracy(mnist_dir: Path) -> None:
     _, path = BOOK["deep_convnet"]
     result = subprocess.run(

@@ -228,12 +228,22 @@ def _on(model: Model, backend: Backend, weights: dict[str, np.ndarray]) -> Any:
 
 def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
                           batch_size: int = 100) -> float:
-    """The book's ConvNet inference restated: its im2col (``np.pad``, a loop over filter positions,
-    ``transpose``), its layers' forward passes in float64 with what they keep for backward (ReLU's mask
-    and copy, pooling's ``argmax``), and its ``accuracy`` loop over batches of 100.
+    """The book's ConvNet inference restated (:func:`book_convnet_scores`) in its ``accuracy`` loop over
+    batches of 100. ``t``: (n,) labels."""
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        scores = book_convnet_scores(net, params, x[i : i + batch_size])
+        correct += int(np.sum(np.argmax(scores, axis=1) == t[i : i + batch_size]))
+    return correct / len(x)
+
+
+def book_convnet_scores(net: Any, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """The book's ConvNet forward pass restated, independently of :mod:`xpnet.layers`: its im2col
+    (``np.pad``, a loop over filter positions, ``transpose``), its layers' forward passes in float64 with
+    what they keep for backward (ReLU's mask and copy, pooling's ``argmax``), in the book's layer order.
 
     ``net`` gives the layer sequence (its layers' kinds, strides and pads);
-    ``params`` the book's parameter dict; ``x``: (n, 1, 28, 28) float64.
+    ``params`` the book's parameter dict; ``x``: (n, 1, 28, 28) float64. Returns the (n, 10) scores.
     """
     from .layers import Affine, Convolution, Dropout, Pooling, Relu
 
@@ -249,39 +259,34 @@ def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray
 
     keys = {id(layer): key[1:] for key, (layer, _) in net._sources.items()}  # layer -> its parameter number
 
-    def forward(a: np.ndarray) -> np.ndarray:
-        for layer in net.layers.values():
-            k = keys.get(id(layer))
-            if isinstance(layer, Convolution):
-                w, b = params[f"W{k}"], params[f"b{k}"]
-                fn, _, fh, fw = w.shape
-                n, _, h, width = a.shape
-                out_h = 1 + (h + 2 * layer.pad - fh) // layer.stride
-                out_w = 1 + (width + 2 * layer.pad - fw) // layer.stride
-                out = np.dot(im2col(a, fh, fw, layer.stride, layer.pad), w.reshape(fn, -1).T) + b
-                a = out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
-            elif isinstance(layer, Pooling):
-                n, c, h, width = a.shape
-                out_h = 1 + (h - layer.pool_h) // layer.stride
-                out_w = 1 + (width - layer.pool_w) // layer.stride
-                col = im2col(a, layer.pool_h, layer.pool_w, layer.stride, layer.pad).reshape(-1, layer.pool_h
-                                                                                              * layer.pool_w)
-                np.argmax(col, axis=1)  # the book's Pooling.forward keeps arg_max for backward
-                a = np.max(col, axis=1).reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
-            elif isinstance(layer, Relu):  # the book's Relu.forward: a mask, a copy, the masked entries zeroed
-                mask = a <= 0
-                a = a.copy()
-                a[mask] = 0
-            elif isinstance(layer, Affine):
-                a = np.dot(a.reshape(a.shape[0], -1), params[f"W{k}"]) + params[f"b{k}"]
-            elif isinstance(layer, Dropout):
-                a = a * (1.0 - layer.dropout_ratio)
-        return a
-
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        correct += int(np.sum(np.argmax(forward(x[i : i + batch_size]), axis=1) == t[i : i + batch_size]))
-    return correct / len(x)
+    a = x
+    for layer in net.layers.values():
+        k = keys.get(id(layer))
+        if isinstance(layer, Convolution):
+            w, b = params[f"W{k}"], params[f"b{k}"]
+            fn, _, fh, fw = w.shape
+            n, _, h, width = a.shape
+            out_h = 1 + (h + 2 * layer.pad - fh) // layer.stride
+            out_w = 1 + (width + 2 * layer.pad - fw) // layer.stride
+            out = np.dot(im2col(a, fh, fw, layer.stride, layer.pad), w.reshape(fn, -1).T) + b
+            a = out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
+        elif isinstance(layer, Pooling):
+            n, c, h, width = a.shape
+            out_h = 1 + (h - layer.pool_h) // layer.stride
+            out_w = 1 + (width - layer.pool_w) // layer.stride
+            col = im2col(a, layer.pool_h, layer.pool_w, layer.stride, layer.pad)
+            col = col.reshape(-1, layer.pool_h * layer.pool_w)
+            np.argmax(col, axis=1)  # the book's Pooling.forward keeps arg_max for backward
+            a = np.max(col, axis=1).reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
+        elif isinstance(layer, Relu):  # the book's Relu.forward: a mask, a copy, the masked entries zeroed
+            mask = a <= 0
+            a = a.copy()
+            a[mask] = 0
+        elif isinstance(layer, Affine):
+            a = np.dot(a.reshape(a.shape[0], -1), params[f"W{k}"]) + params[f"b{k}"]
+        elif isinstance(layer, Dropout):
+            a = a * (1.0 - layer.dropout_ratio)
+    return a
 
 
 def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray], floats: np.ndarray,
