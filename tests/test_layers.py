@@ -43,8 +43,9 @@ def direct_max_pool(x: np.ndarray, size: int, stride: int, pad: int) -> np.ndarr
 GEOMETRIES = [(1, 0), (1, 1), (2, 1), (2, 0), (3, 2)]  # (stride, pad)
 
 
-# more filters than channels: every filter row's taps copied; no more: one row copied, the others its views
-FILTERS = [4, 3]
+# more filters than a filter row has weights (FW x C, 6 and 9 below): every filter row's taps copied;
+# no more: one row copied, the others read further on
+FILTERS = [10, 3]
 
 
 @pytest.mark.parametrize("filters", FILTERS)

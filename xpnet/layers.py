@@ -182,13 +182,15 @@ class Convolution:
     The taps of some filter rows are copied into a patch matrix (im2col from
     standard slicing and ``concat``), with a row of ones under them that the
     bias multiplies. A filter row further down reads the same patches a few
-    block rows further on, so the other filter rows are views of that
-    matrix, one product each: copying every filter row pays when the
-    filters outnumber the channels, while with as many channels as filters
-    one filter row is copied (a third of the copying), and the three
-    products are added. The values are the book's; only the summation order
-    differs. The (N, C, H, W) result is a view of a channel-major array,
-    which the next layer reads as it is.
+    block rows further on. So where a filter row has at least as many
+    weights (FW x C) as there are filters, one filter row is copied (a third
+    of the copying for 3 x 3 filters), all rows' filters are stacked into
+    one matrix, and one product gives each row's share, which is added to
+    the first's from a few block rows on; with few channels (the first
+    layers) every filter row is copied and one product is the result. The
+    values are the book's; only the summation order differs. The
+    (N, C, H, W) result is a view of a channel-major array, which the next
+    layer reads as it is.
     """
 
     def __init__(self, W: Array, b: Array, stride: int = 1, pad: int = 0) -> None:  # noqa: N803 - the book's names
@@ -209,9 +211,10 @@ class Convolution:
         return _Grid(out_h, out_w, top, left, rows, row, max(1, -(-reach // (rows * row))), start)
 
     def _copied_rows(self) -> int:
-        """Filter rows whose taps are copied into the patch matrix: all, or one when channels >= filters."""
-        fn, c, fh, _ = self.W.shape
-        return 1 if fn <= c else fh
+        """Filter rows whose taps are copied into the patch matrix: one when a filter row has at least as
+        many weights (FW x C) as there are filters, else all."""
+        fn, c, fh, fw = self.W.shape
+        return 1 if fw * c >= fn else fh
 
     def _taps(self, grid: _Grid) -> list[slice]:
         """Where each copied tap reads the flat buffer of blocks: strided runs, row-major over (filter row, column).
@@ -249,31 +252,36 @@ class Convolution:
         taps = [flat[:, run] for run in self._taps(grid)]
         return array_namespace(x).concat([*taps, _full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
 
-    def _products(self, grid: _Grid) -> list[tuple[Array, tuple[slice, slice]]]:
-        """Each product's filters, (FN, copied rows * FW * C), and the part of the patch matrix they multiply.
+    def _filters(self) -> Array:
+        """The filters as one matrix for the patch matrix: (groups * FN, copied rows * FW * C + 1).
 
-        The first product's filters have the bias as a last column, for the patch matrix's row of ones.
+        A group is a run of copied filter rows (one group, or one for each row);
+        each group takes a block of FN rows. The last column is the bias in the
+        first block and zeros in the others, for the patch matrix's row of ones.
         """
         xp = array_namespace(self.W, self.b)
         fn, _, fh, _ = self.W.shape
+        groups = fh // self._copied_rows()
+        filters = xp.reshape(xp.permute_dims(self.W, (0, 2, 3, 1)), (fn, groups, -1))  # the patch matrix's order
+        filters = xp.reshape(xp.permute_dims(filters, (1, 0, 2)), (groups * fn, -1))
+        bias = xp.concat([self.b, xp.zeros((groups - 1) * fn, dtype=self.b.dtype, device=device(self.b))])
+        return xp.concat([filters, xp.astype(xp.reshape(bias, (-1, 1)), filters.dtype)], axis=1)
+
+    def _shifts(self, grid: _Grid) -> list[tuple[slice, slice]]:
+        """Each group's block of rows in the product with the patch matrix, and the columns that hold its
+        share of the outputs: a group further down reads the patches a few block rows further on."""
+        fn, _, fh, _ = self.W.shape
         copied, step = self._copied_rows(), grid.row // self.stride
-        filters = xp.permute_dims(self.W, (0, 2, 3, 1))  # (FN, FH, FW, C): the patch matrix's row order
-        products = []
-        for i in range(0, fh, copied):
-            matrix = xp.reshape(filters[:, i : i + copied, ...], (fn, -1))
-            if i == 0:
-                matrix = xp.concat([matrix, xp.reshape(self.b, (fn, 1))], axis=1)
-            columns = slice(i * step, (i + copied - fh) * step or None)  # the stop, too, counted from the end
-            products.append((matrix, (slice(None) if i == 0 else slice(0, -1), columns)))
-        return products
+        return [(slice(g * fn, (g + 1) * fn), slice(i * step, (i + copied - fh) * step or None))  # stops from the end
+                for g, i in enumerate(range(0, fh, copied))]
 
     def forward(self, x: Array) -> Array:
         xp = array_namespace(x, self.W)
         grid = self._grid(*x.shape[2:])
-        patches = self._patches(x, grid)
-        # the products are fresh arrays: added in place where the library allows it (else bound anew)
-        out = functools.reduce(operator.iadd, (xp.matmul(filters, patches[part])
-                                               for filters, part in self._products(grid)))
+        # one product for every group (a taller matrix multiplies faster than three short ones), then each
+        # group's share added, in place where the library allows it (else bound anew)
+        products = xp.matmul(self._filters(), self._patches(x, grid))
+        out = functools.reduce(operator.iadd, (products[part] for part in self._shifts(grid)))
         # backward builds the patches again from x: kept alive from one batch to the next, a patch
         # matrix several times the size of x would push every pass's arrays out of the cache
         self.x = x
@@ -282,7 +290,7 @@ class Convolution:
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout, self.W)
-        fn, c, _, fw = self.W.shape
+        fn, c, fh, fw = self.W.shape
         n, _, h, w = self.x.shape
         grid = self._grid(h, w)
         patches = self._patches(self.x, grid)
@@ -291,11 +299,14 @@ class Convolution:
                          ).set(_swap_batch_channels(dout), xp=xp)
         on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
         self.db = xp.sum(on_grid, axis=1)
-        dfilters, dpatches = [], xp.zeros_like(patches)
-        for filters, (rows, columns) in self._products(grid):  # the row of ones left out of dW: db is above
-            dfilters.append(xp.reshape(xp.matmul(on_grid, patches[:-1, columns].T), (fn, -1, fw, c)))
-            dpatches = xpx.at(dpatches, (rows, columns)).add(xp.matmul(filters.T, on_grid), xp=xp)
-        self.dW = xp.permute_dims(xp.concat(dfilters, axis=1), (0, 3, 1, 2))
+        shifts = self._shifts(grid)
+        dproducts = xp.zeros((len(shifts) * fn, patches.shape[1]), dtype=dout.dtype, device=device(dout))
+        for part in shifts:  # each group's share goes back where it was read
+            dproducts = xpx.at(dproducts, part).set(on_grid, xp=xp)
+        dfilters = xp.reshape(xp.matmul(dproducts, patches[:-1, :].T), (len(shifts), fn, -1))  # no row of ones:
+        dfilters = xp.reshape(xp.permute_dims(dfilters, (1, 0, 2)), (fn, fh, fw, c))  # db is above
+        self.dW = xp.permute_dims(dfilters, (0, 3, 1, 2))
+        dpatches = xp.matmul(self._filters().T, dproducts)
         dflat = xp.zeros((c, (n + grid.spare) * grid.rows * grid.row), dtype=dout.dtype, device=device(dout))
         for k, run in enumerate(self._taps(grid)):  # each tap's gradient added back where the tap read
             dflat = xpx.at(dflat, (slice(None), run)).add(dpatches[k * c : (k + 1) * c, :], xp=xp)
