@@ -6,9 +6,9 @@ the same accuracy on the untiled test set. Before each timed pass the bench
 sleeps for ``SETTLE_S``: thread pools spin on after their last job (PyTorch's
 OpenMP threads for up to 200 ms), and would otherwise steal cycles from
 whichever method comes next. Then the method runs once untimed: after that
-pause this project's 2-core VM runs the next 20 to 40 ms at a third of its
-speed, which would cost a short pass (a ConvNet on 1,000 images) a third of
-its measured speed and the book's long one almost nothing.
+pause this project's 2-core VM runs its next few tens of milliseconds several
+times slower, which would cost a short pass (a ConvNet on 1,000 images) a
+third of its measured speed and the book's long one almost nothing.
 """
 
 from __future__ import annotations
