@@ -275,10 +275,11 @@ def reuse_freed_memory() -> bool:
     pass's worker threads start while the last pass's are still exiting, and
     may each be given a new, empty one (with JAX's thread pool in the
     process, 500 page faults a batch and SimpleConvNet's first eight passes
-    three times slower), so arenas are capped at one a core. xpnet's commands call this when they run
-    a ConvNet, as they own their process; importing xpnet changes nothing.
-    Freed memory then stays with the process (up to 512 MiB at the top of the
-    heap) instead of going back to the system.
+    three times slower), so arenas are capped at one a core. xpnet's
+    commands call this when they run a ConvNet, as they own their process;
+    importing xpnet changes nothing. Freed memory then stays with the process
+    (up to 512 MiB at the top of the heap) instead of going back to the
+    system.
     """
     import ctypes
 

@@ -265,7 +265,7 @@ class Convolution:
         filters = xp.reshape(xp.permute_dims(self.W, (0, 2, 3, 1)), (fn, groups, -1))  # the patch matrix's order
         filters = xp.reshape(xp.permute_dims(filters, (1, 0, 2)), (groups * fn, -1))
         bias = xp.concat([self.b, xp.zeros((groups - 1) * fn, dtype=self.b.dtype, device=device(self.b))])
-        return xp.concat([filters, xp.astype(xp.reshape(bias, (-1, 1)), filters.dtype)], axis=1)
+        return xp.concat([filters, xp.reshape(bias, (-1, 1))], axis=1)
 
     def _shifts(self, grid: _Grid) -> list[tuple[slice, slice]]:
         """Each group's block of rows in the product with the patch matrix, and the columns that hold its
