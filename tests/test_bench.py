@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,23 @@ def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     assert {"xpnet", "the book's layers"} <= set(report["methods"]) and report["images"] == 1000
     assert len(set(report["accuracy"].values())) == 1  # the same 1,000 images, the same answers
     assert report["sgemm_peak_gflops"] > 0 and "of SGEMM" in result.stdout
+
+
+def test_each_timed_pass_follows_an_untimed_one(monkeypatch) -> None:
+    """After the settling pause a method runs once untimed, then once timed: only the second one counts."""
+    import xpnet.bench
+
+    monkeypatch.setattr(xpnet.bench, "SETTLE_S", 0)
+    calls: list[str] = []
+
+    def slow_first(name: str):  # the untimed run of each pair is the slow one, as a machine waking up
+        def one_pass() -> None:
+            calls.append(name)
+            if calls.count(name) % 2 == 1:
+                time.sleep(0.05)
+
+        return one_pass
+
+    result = xpnet.bench._interleaved({"a": slow_first("a"), "b": slow_first("b")}, repeats=3, images=1000)
+    assert calls == ["a", "a", "b", "b"] * 3
+    assert all(method["seconds"] < 0.025 for method in result.values()), result
