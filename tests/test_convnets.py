@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from PIL import Image
 
 import xpnet
 import xpnet.weights
+from xpnet.bench import book_convnet_scores
 from xpnet.models import MODELS
 
 from conftest import BOOK_ACCURACY, BOOK_FILES, ROOT, SHARED_DATA, book_file, open_backend
@@ -87,10 +89,6 @@ def test_weights_never_seen_classify_as_the_books_layers_do(convnet, mnist_test,
     """The book's weights with noise added (a file no test has seen), saved as the book's save_params does:
     ``xpnet infer`` in float64 classifies 1,000 images exactly as the book's layers restated independently
     (xpnet.bench.book_convnet_scores, whose predictions serve as the labels) do."""
-    import pickle
-
-    from xpnet.bench import book_convnet_scores
-
     name, _, path = convnet
     with open(path, "rb") as f:
         params = pickle.load(f)

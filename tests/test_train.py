@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.layers import Pooling
 from xpnet.train import (
     OPTIMIZERS,
     SGD,
@@ -20,6 +21,7 @@ from xpnet.train import (
     MultiLayerNet,
     Nesterov,
     RMSprop,
+    SimpleConvNet,
     TwoLayerNet,
     fit,
     numerical_gradient,
@@ -235,9 +237,6 @@ def test_simple_convnet_beats_chapter_3_on_the_same_split(tmp_path: Path, mnist_
 @pytest.mark.parametrize("pad", [0, 1])
 def test_inference_rectifies_after_pooling_to_the_bit(pad: int) -> None:
     """predict runs a ReLU that precedes a max pooling after it: same scores, NaN and padding zeros included."""
-    from xpnet.layers import Pooling
-    from xpnet.train import SimpleConvNet
-
     network = SimpleConvNet(conv_param={"filter_num": 4, "filter_size": 3}, hidden_size=6, seed=0,
                             dtype="float64")
     network.layers["Pool1"] = Pooling(2, 2, stride=2, pad=pad)
