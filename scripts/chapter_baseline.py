@@ -1,5 +1,5 @@
 """The chapter's approach, for comparison with ``xpnet infer``: the whole image set converted to
-float32 before inference, then the chapter's batch-100 loop (``xpnet.bench.chapter_accuracy``).
+float32 before inference, then the chapter's batch-100 loop (``xpnet_benchmarks.references.chapter_accuracy``).
 
     /usr/bin/time -v python scripts/chapter_baseline.py --data-dir DIR --weights FILE
     /usr/bin/time -v python scripts/chapter_baseline.py --images X.npy --labels T.npy --weights FILE
@@ -11,9 +11,9 @@ import sys
 import numpy as np
 
 import xpnet
-from xpnet.bench import chapter_accuracy
 from xpnet.datasets.mnist import load_split, normalized
-from xpnet.files import check_image_files
+from xpnet.io.files import check_image_files
+from xpnet_benchmarks.references import chapter_accuracy
 
 
 def main() -> int:

@@ -6,9 +6,12 @@ not pass without having checked the book's accuracy.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis
 import numpy as np
 import pytest
 
@@ -17,10 +20,24 @@ import xpnet
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("XPNET_TEST_DATA", ROOT.parent / "shared" / "data"))
 
-# Backends that must be there in CI, and optional ones that skip with a reason when absent.
+# The one backend table (as array-api-extra's ``Backend`` enum): every numerical test takes its backend, and so
+# its namespace and device, from here, crossed with the float dtypes. The first three must be there in CI; the
+# others skip with a reason when their library is absent; the GPU ones run only where a CUDA GPU is visible.
 REQUIRED = ["numpy", "array_api_strict", "array_api_strict:device1"]
-OPTIONAL = ["torch", "dask"]
-ALL_BACKENDS = [*REQUIRED, *OPTIONAL, pytest.param("cuda", marks=pytest.mark.cupy)]
+OPTIONAL = ["torch", "jax", "dask"]
+GPU = ["cuda", "torch:cuda", "jax:cuda", "dask:cuda"]
+BACKENDS = [*REQUIRED, *OPTIONAL, *(pytest.param(spec, marks=pytest.mark.gpu) for spec in GPU)]
+EAGER = [spec for spec in BACKENDS if not str(getattr(spec, "values", [spec])[0]).startswith("dask")]
+FLOAT_DTYPES = ("float32", "float64")
+
+# hypothesis keeps no example database: nothing is written into the checkout
+hypothesis.settings.register_profile("xpnet", database=None)
+hypothesis.settings.load_profile("xpnet")
+
+if importlib.util.find_spec("jax") is not None:  # float64 on JAX, as on every other backend
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 
 
 def open_backend(spec: str) -> xpnet.Backend:
@@ -30,36 +47,38 @@ def open_backend(spec: str) -> xpnet.Backend:
     except xpnet.BackendError as err:
         if spec in REQUIRED:
             raise
-        pytest.skip(f"optional backend {spec} (torch, dask or cupy) not available: {err}")
+        pytest.skip(f"optional backend {spec} not available: {err}")
 
 
-@pytest.fixture(params=ALL_BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> xpnet.Backend:
     return open_backend(request.param)
 
 
-@pytest.fixture(params=REQUIRED)
-def required_backend(request: pytest.FixtureRequest) -> xpnet.Backend:
+@pytest.fixture(params=EAGER)
+def eager_backend(request: pytest.FixtureRequest) -> xpnet.Backend:
+    """The backends that compute as they go (training refuses dask's growing graphs)."""
     return open_backend(request.param)
 
 
-FLOAT_DTYPES = ("float32", "float64")
+@pytest.fixture
+def xp(backend: xpnet.Backend) -> object:
+    return backend.xp
 
 
-def backend_dtype_combinations() -> list[object]:
-    """Every backend crossed with float32 and float64 (scikit-learn's ``yield_namespace_device_dtype_combinations``)."""
-    return [
-        pytest.param((spec, dtype), id=f"{spec}-{dtype}")
-        for spec in [*REQUIRED, *OPTIONAL]
-        for dtype in FLOAT_DTYPES
-    ] + [pytest.param(("cuda", dtype), marks=pytest.mark.cupy, id=f"cuda-{dtype}") for dtype in FLOAT_DTYPES]
+@pytest.fixture
+def device(backend: xpnet.Backend) -> object:
+    return backend.device
 
 
-@pytest.fixture(params=backend_dtype_combinations())
-def backend_dtype(request: pytest.FixtureRequest) -> tuple[xpnet.Backend, object]:
+@pytest.fixture(params=FLOAT_DTYPES)
+def dtype(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def backend_dtype(backend: xpnet.Backend, dtype: str) -> tuple[xpnet.Backend, object]:
     """A backend and one of its floating dtypes (the dtype object of its namespace)."""
-    spec, dtype = request.param
-    backend = open_backend(spec)
     return backend, getattr(backend.xp, dtype)
 
 
@@ -73,7 +92,7 @@ def xp_assert_close(actual: object, desired: object, *, like: object, dtype: obj
     """
     from array_api_compat import device
 
-    from xpnet.backend import array_namespace
+    from xpnet.backends import array_namespace
 
     xp = array_namespace(like)
     assert array_namespace(actual) is xp, f"namespace {array_namespace(actual).__name__}, expected {xp.__name__}"
@@ -129,20 +148,21 @@ def sample_weights(weights_path: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Every test gets an empty cache and no data or weights from the environment."""
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XPNET_CACHE_DIR", str(cache))
     monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
     monkeypatch.delenv("XPNET_WEIGHTS", raising=False)
-    return cache
+    with xpnet.config_context():  # settings a test changes end with it
+        yield cache
 
 
 def assert_same_place(result: object, like: object) -> None:
     """``result`` is an array of the same namespace and on the same device as ``like``."""
     from array_api_compat import device
 
-    from xpnet.backend import array_namespace
+    from xpnet.backends import array_namespace
 
     assert array_namespace(result) is array_namespace(like)
     assert device(result) == device(like)

@@ -36,7 +36,7 @@ def test_numpy_scores_on_every_core_by_default() -> None:
 def test_parallel_map_runs_each_call_with_one_blas_thread() -> None:
     from threadpoolctl import threadpool_info
 
-    from xpnet.backend import parallel_map
+    from xpnet.backends.runtime import parallel_map
 
     def blas_threads(_: int) -> set[int]:
         return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
@@ -174,10 +174,10 @@ def test_a_command_reuses_freed_memory_instead_of_faulting_it_in_again() -> None
     # each pass's new worker threads would then get new arenas (without the settings: about 500 a batch)
     result = run_python(
         "import resource, threading, numpy as np\n"
-        "from xpnet.backend import get_backend\n"
+        "from xpnet.backends import get_backend\n"
         "from xpnet.models import MODELS\n"
         "from xpnet.network import accuracy\n"
-        "from xpnet.backend import reuse_freed_memory\n"
+        "from xpnet.backends.runtime import reuse_freed_memory\n"
         "assert reuse_freed_memory()\n"
         "done = threading.Event()\n"
         "def idle(): bytearray(1 << 16); done.wait()\n"
@@ -195,10 +195,10 @@ def test_a_command_reuses_freed_memory_instead_of_faulting_it_in_again() -> None
 
 
 def test_convnet_commands_ask_for_freed_memory_to_be_reused(monkeypatch, capsys) -> None:
-    import xpnet.backend
+    import xpnet.cli._common
 
     calls = []
-    monkeypatch.setattr(xpnet.backend, "reuse_freed_memory", lambda: calls.append(True))
+    monkeypatch.setattr(xpnet.cli._common, "reuse_freed_memory", lambda: calls.append(True))
     from xpnet.cli import main
 
     for model in ("mlp", "simple_convnet", "deep_convnet"):  # each refused once the arguments are read

@@ -18,19 +18,11 @@ import pytest
 from array_api_compat import is_lazy_array
 
 import xpnet
+from xpnet.models import MODELS
 
-from conftest import ROOT, assert_same_place, open_backend
+from conftest import BACKENDS, ROOT, assert_same_place, open_backend
 
-SPECS = [
-    "numpy",
-    "array_api_strict",
-    "array_api_strict:device1",
-    "dask",
-    "dask+cluster",
-    "torch",
-    pytest.param("cuda", marks=pytest.mark.cupy),
-    pytest.param("dask:cuda", marks=pytest.mark.cupy),
-]
+SPECS = [*BACKENDS, "dask+cluster"]
 
 
 @pytest.fixture(params=SPECS)
@@ -73,7 +65,7 @@ def test_book_accuracy(any_backend: xpnet.Backend, mnist_test, sample_weights) -
     images, labels = mnist_test
     network = any_backend.asarrays(sample_weights)
     x, t = any_backend.asarray(images), any_backend.asarray(labels)
-    assert xpnet.accuracy(network, x, t, any_backend.batch_size) == 0.9352
+    assert xpnet.accuracy(network, x, t, MODELS["mlp"].batch_size(any_backend)) == 0.9352
 
 
 def test_dask_builds_lazily(mnist_test, sample_weights) -> None:
@@ -107,6 +99,7 @@ def test_scheduler_needs_dask(mnist_dir: Path) -> None:
     assert result.returncode == 2 and "--scheduler needs --backend dask" in result.stderr
 
 
+@pytest.mark.slow
 def test_out_of_core_dask_never_holds_the_whole_set(tmp_path: Path, mnist_test, weights_path: Path) -> None:
     """1,000,000 images (784 MB of uint8 .npy on disk) scored with a peak RSS far below their size."""
     images, labels = mnist_test
@@ -165,7 +158,7 @@ def test_dask_progress_on_a_cluster(dask_cluster, mnist_test, sample_weights) ->
     assert score == 0.9352 and sorted(sizes) == [1000, 3000, 3000, 3000]
 
 
-@pytest.mark.cupy
+@pytest.mark.gpu
 def test_worker_threads_run_on_the_chosen_gpu(mnist_test, sample_weights) -> None:
     """CuPy's current GPU is per thread: each worker must score on cuda:N, not on GPU 0."""
     cupy = pytest.importorskip("cupy")

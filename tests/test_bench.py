@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 
-@pytest.mark.parametrize("backend", ["numpy", "array_api_strict:device1"])
+@pytest.mark.parametrize("backend", ["numpy", pytest.param("array_api_strict:device1", marks=pytest.mark.slow)])
 def test_bench_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path, backend: str) -> None:
     out = tmp_path / "bench.json"
     name, _, device = backend.partition(":")
@@ -46,6 +46,7 @@ def test_bench_train_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     assert "training: one SGD epoch over 10,000 images, batch 100, xpnet's BLAS on one thread" in result.stdout
 
 
+@pytest.mark.slow
 def test_bench_sweep_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path) -> None:
     """The GPU report's sweep over 10^3 .. 10^6 images, run here on the CPU to prove the code path."""
     out = tmp_path / "sweep.json"
@@ -78,6 +79,7 @@ def test_chapter_baseline_gets_the_books_accuracy(tmp_path: Path, mnist_dir: Pat
     assert result.stdout.splitlines() == ["Accuracy:0.9352"]
 
 
+@pytest.mark.slow
 def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     """xpnet, the book's layers (and PyTorch when installed) on 1,000 images, with GFLOP/s from the layer shapes."""
     out = tmp_path / "conv.json"
@@ -98,9 +100,9 @@ def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
 
 def test_each_timed_pass_follows_an_untimed_one(monkeypatch) -> None:
     """After the settling pause a method runs once untimed, then once timed: only the second one counts."""
-    import xpnet.bench
+    import xpnet_benchmarks
 
-    monkeypatch.setattr(xpnet.bench, "SETTLE_S", 0)
+    monkeypatch.setattr(xpnet_benchmarks, "SETTLE_S", 0)
     calls: list[str] = []
 
     def slow_first(name: str):  # the untimed run of each pair is the slow one, as a machine waking up
@@ -111,6 +113,6 @@ def test_each_timed_pass_follows_an_untimed_one(monkeypatch) -> None:
 
         return one_pass
 
-    result = xpnet.bench._interleaved({"a": slow_first("a"), "b": slow_first("b")}, repeats=3, images=1000)
+    result = xpnet_benchmarks._interleaved({"a": slow_first("a"), "b": slow_first("b")}, repeats=3, images=1000)
     assert calls == ["a", "a", "b", "b"] * 3
     assert all(method["seconds"] < 0.025 for method in result.values()), result

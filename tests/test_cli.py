@@ -95,5 +95,5 @@ def test_images_that_do_not_fit_the_network(tmp_path: Path, weights_path: Path) 
     result = run("-m", "xpnet", "infer", "--images", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "t.npy"),
                  "--weights", str(weights_path))
     assert result.returncode == 2
-    expected = f"{tmp_path / 'x.npy'}: x has 100 features per sample but W1 expects 784"
+    expected = f"{tmp_path / 'x.npy'}: x has 100 features per sample but the network takes 784"
     assert result.stderr == f"xpnet infer: error: {expected}\n"

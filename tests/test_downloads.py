@@ -14,8 +14,8 @@ import pytest
 
 import xpnet
 import xpnet.datasets.mnist
-import xpnet.download
-import xpnet.weights
+import xpnet.io.download
+import xpnet.io.weights
 from xpnet.datasets.mnist import load_array
 
 from conftest import ROOT
@@ -29,13 +29,13 @@ def mirror(mnist_dir: Path, weights_path: Path, monkeypatch: pytest.MonkeyPatch)
     files = {name: (mnist_dir / name).read_bytes() for name in (IMAGES, LABELS)}
     files["ch03/sample_weight.pkl"] = weights_path.read_bytes()
     server = Mirror(files)
-    monkeypatch.setattr(xpnet.download, "TIMEOUT_S", 0.5)
+    xpnet.set_config(timeout_s=0.5)
     yield server
     server.close()
 
 
 def use_mirrors(monkeypatch: pytest.MonkeyPatch, mirror: Mirror, *behaviours: str) -> None:
-    monkeypatch.setattr(xpnet.datasets.mnist, "MIRRORS", tuple(mirror(b) for b in behaviours))
+    xpnet.set_config(mnist_mirrors=[mirror(b) for b in behaviours])
 
 
 def cache_files(cache: Path) -> list[str]:
@@ -114,8 +114,8 @@ def test_damaged_cache_is_never_used_when_no_mirror_answers(mirror: Mirror, monk
 
 def test_two_processes_share_an_empty_cache(mirror: Mirror, isolated_cache: Path, mnist_test) -> None:
     code = (
-        "import sys; import xpnet.datasets.mnist as m; "
-        f"m.MIRRORS = ('{mirror('good')}',); "
+        "import sys, xpnet, xpnet.datasets.mnist as m; "
+        f"xpnet.set_config(mnist_mirrors=['{mirror('good')}']); "
         "x = m.load_array('test', 'images'); print(x.shape, int(x.sum()))"
     )
     env = {**__import__("os").environ, "XPNET_CACHE_DIR": str(isolated_cache), "PYTHONPATH": str(ROOT)}
@@ -131,11 +131,11 @@ def test_two_processes_share_an_empty_cache(mirror: Mirror, isolated_cache: Path
 
 
 def test_book_weights_download_and_check(mirror: Mirror, monkeypatch, isolated_cache: Path, sample_weights) -> None:
-    monkeypatch.setattr(xpnet.weights, "BOOK_RAW", mirror("good"))
+    xpnet.set_config(weights_base_url=mirror("good"))
     np.testing.assert_array_equal(xpnet.load_weights()["W2"], sample_weights["W2"])
     assert cache_files(isolated_cache) == ["sample_weight.pkl"]
     assert mirror.hits == {"/good/ch03/sample_weight.pkl": 1}
-    monkeypatch.setattr(xpnet.weights, "BOOK_RAW", mirror("html"))
+    xpnet.set_config(weights_base_url=mirror("html"))
     (isolated_cache / "book" / "ch03" / "sample_weight.pkl").unlink()
     with pytest.raises(xpnet.DataError, match=r"SHA-256 [0-9a-f]{64} is not the book's ch03/sample_weight\.pkl"):
         xpnet.load_weights()
@@ -144,8 +144,8 @@ def test_book_weights_download_and_check(mirror: Mirror, monkeypatch, isolated_c
 
 def test_cli_download_failure_is_one_line(mirror: Mirror, isolated_cache: Path, weights_path: Path) -> None:
     code = (
-        "import sys, xpnet.datasets.mnist as m; from xpnet.cli import main; "
-        f"m.MIRRORS = ('{mirror('html')}',); sys.exit(main(sys.argv[1:]))"
+        "import sys, xpnet; from xpnet.cli import main; "
+        f"xpnet.set_config(mnist_mirrors=['{mirror('html')}']); sys.exit(main(sys.argv[1:]))"
     )
     env = {**__import__("os").environ, "XPNET_CACHE_DIR": str(isolated_cache), "PYTHONPATH": str(ROOT)}
     result = subprocess.run(

@@ -82,7 +82,7 @@ def test_mixed_float_dtypes_promote_as_the_standard_says(backend) -> None:
     xp = backend.xp
     a = backend.asarray(np.array([[1.0, -2.0]]), dtype=xp.float32)
     w = backend.asarray(np.array([[0.5], [0.25]]), dtype=xp.float64)
-    from xpnet.layers import Affine
+    from xpnet.nn import Affine
 
     out = Affine(w, backend.asarray(np.array([1.0]), dtype=xp.float32)).forward(a)
     xp_assert_close(out, [[1.0]], like=w)
@@ -139,6 +139,6 @@ def test_batched_losses_as_the_book_computes_them(backend: xpnet.Backend) -> Non
     xp_assert_close(sum_squared_error(y, backend.asarray(np.eye(10)[[2, 2]])), 0.0975 + 0.5975, like=y)
 
 
-def test_cross_entropy_never_takes_log_of_zero(required_backend: xpnet.Backend) -> None:
-    y = required_backend.asarray(np.array([[1.0, 0.0]]))
-    assert float(cross_entropy_error(y, required_backend.asarray(np.array([1])))) == pytest.approx(-np.log(1e-7))
+def test_cross_entropy_never_takes_log_of_zero(backend: xpnet.Backend) -> None:
+    y = backend.asarray(np.array([[1.0, 0.0]]))
+    assert float(cross_entropy_error(y, backend.asarray(np.array([1])))) == pytest.approx(-np.log(1e-7))

@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 
 import xpnet
 import xpnet.datasets.mnist
-import xpnet.download
-import xpnet.weights
+import xpnet.io.download
+import xpnet.io.weights
 from xpnet.datasets.mnist import load_array
 
 from conftest import ROOT
@@ -298,8 +298,8 @@ def mirror(mnist_dir: Path, weights_path: Path) -> Iterator[Mirror]:
 
 def through_mirrors(*urls: str, setup: str = "") -> str:
     """Python that points xpnet's MNIST mirrors (and the weights URL) at ``urls`` before running the CLI."""
-    return (f"import xpnet.datasets.mnist as m, xpnet.weights as w, xpnet.download as d; m.MIRRORS = {urls!r}; "
-            f"w.BOOK_RAW = {urls[-1]!r}; d.TIMEOUT_S = 2.0; {setup}\n" + HARNESS)
+    return (f"import xpnet; xpnet.set_config(mnist_mirrors={urls!r}, "
+            f"weights_base_url={urls[-1]!r}, timeout_s=2.0); {setup}\n" + HARNESS)
 
 
 def cli_with_mirrors(tmp_path: Path, code: str, *args: str) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -348,7 +348,7 @@ def test_endless_weights_download_stops_at_its_cap(tmp_path: Path, mirror: Mirro
 
 def test_a_dripping_server_meets_the_deadline(tmp_path: Path, mirror: Mirror, mnist_dir: Path) -> None:
     """One byte every 0.1 s never trips a 2 s read timeout; the whole download's deadline ends it."""
-    code = through_mirrors(mirror("drip"), setup="d.DEADLINE_S = 3.0")
+    code = through_mirrors(mirror("drip"), setup="xpnet.set_config(deadline_s=3.0)")
     started = time.monotonic()
     result, peak = cli_with_mirrors(tmp_path, code, "infer", "--data-dir", str(mnist_dir))
     assert_one_line(result, peak, "infer", "sample_weight.pkl: not complete within 3 s")
@@ -611,8 +611,8 @@ def test_fuzz_the_cache_reader(tmp_path: Path, edits, cut) -> None:
 def test_abandoned_downloads_leave_nothing(isolated_cache: Path, mirror: Mirror,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """After the deadline, the download thread is abandoned: its file is gone and it writes no more."""
-    monkeypatch.setattr(xpnet.download, "DEADLINE_S", 0.5)
-    monkeypatch.setattr(xpnet.datasets.mnist, "MIRRORS", (mirror("drip"),))
+    xpnet.set_config(deadline_s=0.5)
+    xpnet.set_config(mnist_mirrors=[mirror("drip")])
     with pytest.raises(xpnet.DataError, match=r"not complete within 0\.5 s"):
         load_array("test", "labels")
     time.sleep(0.5)  # the abandoned thread's next byte is refused, and nothing recreates the file

@@ -48,6 +48,7 @@ def test_float64_without_jaxs_64_bit_mode_is_one_line(mnist_dir: Path) -> None:
                              "JAX_ENABLE_X64=1)\n")
 
 
+@pytest.mark.slow
 def test_jax_equals_numpy(mnist_test) -> None:
     """The same scores and classes on JAX as on NumPy, for every model; the ConvNets at the book's accuracy."""
     need("jax")
@@ -78,6 +79,7 @@ def test_jax_compiles_each_batch_shape_once_and_never_uses_stale_weights(mnist_t
     assert xpnet.accuracy(weights, x, t, 1000) == 0.9352
 
 
+@pytest.mark.slow
 def test_training_on_jax() -> None:
     """Immutable arrays: parameters are rebound, the numerical gradient never writes; backprop agrees with it."""
     need("jax")
@@ -107,7 +109,8 @@ def test_training_on_jax() -> None:
             assert float(net.loss(x, t)) < before
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name == "deep_convnet" else [])
+                                  for name in MODELS])
 def test_exported_models_score_as_xpnet(tmp_path: Path, mnist_test, name: str) -> None:
     """ONNX Runtime on the exported graph: the model's accuracy exactly, probabilities within 1e-6 of xpnet's."""
     need("ndonnx", "onnx", "onnxruntime")
@@ -146,6 +149,7 @@ def test_export_command_and_the_readme_snippet(tmp_path: Path, mnist_dir: Path) 
     assert scored.stdout.strip() == "Accuracy: 0.9352"
 
 
+@pytest.mark.slow
 def test_export_with_float_input(tmp_path: Path, mnist_test) -> None:
     need("ndonnx", "onnx", "onnxruntime")
     import onnxruntime

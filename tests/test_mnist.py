@@ -40,30 +40,49 @@ def test_data_dir_from_environment(mnist_dir: Path, monkeypatch: pytest.MonkeyPa
     assert load_array("test", "labels").shape == (10000,)
 
 
-def test_load_mnist_needs_the_train_split(mnist_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only the test split is here, so load_mnist goes to the (unreachable) mirrors and says so."""
-    import xpnet.datasets.mnist
+# SHA-256 of each file's decompressed content, as MNIST loaders pin them (../shared/data/README.md)
+CONTENT_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+}
 
-    monkeypatch.setattr(xpnet.datasets.mnist, "MIRRORS", ("http://127.0.0.1:9/",))
-    with pytest.raises(xpnet.DataError, match=r"train-images-idx3-ubyte\.gz"):
-        load_mnist(data_dir=mnist_dir)
+
+@pytest.mark.slow
+def test_load_mnist_reads_the_whole_training_split(mnist_dir: Path, tmp_path: Path) -> None:
+    """Re-compressed copies are accepted by their content, and so are the uncompressed IDX files."""
+    import gzip
+    import hashlib
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name, digest in CONTENT_SHA256.items():
+        content = gzip.decompress((mnist_dir / f"{name}.gz").read_bytes())
+        assert hashlib.sha256(content).hexdigest() == digest
+        (raw / name).write_bytes(content)
+    for t10k in mnist_dir.glob("t10k-*"):
+        (raw / t10k.name).write_bytes(t10k.read_bytes())
+    for folder in (mnist_dir, raw):
+        (x_train, t_train), (x_test, t_test) = load_mnist(normalize=False, data_dir=folder)
+        assert t_test.shape == (10000,)
+        assert x_train.shape == (60000, 784) and t_train.shape == (60000,) and x_test.shape == (10000, 784)
+        content = gzip.decompress((mnist_dir / "train-labels-idx1-ubyte.gz").read_bytes())
+        np.testing.assert_array_equal(t_train, np.frombuffer(content, np.uint8, offset=8))
+        assert x_train.dtype == np.uint8 and int(x_train[0].sum()) == sum(
+            gzip.decompress((mnist_dir / "train-images-idx3-ubyte.gz").read_bytes())[16 : 16 + 784])
 
 
 @pytest.mark.parametrize("batch_size", [1, 100, 10000])
-def test_book_accuracy(required_backend: xpnet.Backend, batch_size: int, mnist_test, sample_weights) -> None:
+def test_book_accuracy_at_any_batch_size(batch_size: int, mnist_test, sample_weights) -> None:
     images, labels = mnist_test
-    network = required_backend.asarrays(sample_weights)
-    x = required_backend.asarray(images)
-    assert xpnet.accuracy(network, x, required_backend.asarray(labels), batch_size) == 0.9352
+    assert xpnet.accuracy(sample_weights, images, labels, batch_size) == 0.9352
 
 
 @pytest.mark.parametrize(("batch_size", "workers"), [(500, 2), (333, 3), (10000, 2)])
-def test_book_accuracy_with_workers(required_backend: xpnet.Backend, batch_size: int, workers: int, mnist_test,
+def test_book_accuracy_with_workers(batch_size: int, workers: int, mnist_test,
                                     sample_weights) -> None:
     """Batches shared among threads: the same count, and every image reported to ``progress`` once."""
     images, labels = mnist_test
-    network = required_backend.asarrays(sample_weights)
-    x, t = required_backend.asarray(images), required_backend.asarray(labels)
+    network, x, t = sample_weights, images, labels
     done: list[int] = []
     assert xpnet.accuracy(network, x, t, batch_size, workers=workers, progress=done.append) == 0.9352
     assert sum(done) == 10000 and len(done) == -(-10000 // batch_size)

@@ -102,14 +102,14 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("rows", "error", "message"), BAD_INPUTS)
-def test_bad_inputs_are_named(required_backend: xpnet.Backend, rows: np.ndarray, error: type, message: str) -> None:
-    network = required_backend.asarrays(small_network())
+def test_bad_inputs_are_named(backend: xpnet.Backend, rows: np.ndarray, error: type, message: str) -> None:
+    network = backend.asarrays(small_network())
     with pytest.raises(error, match=message):
-        xpnet.predict(network, required_backend.asarray(rows))
+        xpnet.predict(network, backend.asarray(rows))
 
 
-def test_accuracy_argument_checks(required_backend: xpnet.Backend) -> None:
-    b = required_backend
+def test_accuracy_argument_checks(backend: xpnet.Backend) -> None:
+    b = backend
     network = b.asarrays(small_network())
     x = b.asarray(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="t has shape"):
@@ -124,9 +124,9 @@ def test_accuracy_argument_checks(required_backend: xpnet.Backend) -> None:
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "relu"])
-def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_backend: xpnet.Backend,
+def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(backend: xpnet.Backend,
                                                                     activation: str) -> None:
-    b = required_backend
+    b = backend
     network = b.asarrays(small_network())
     x = b.asarray(np.array([[np.nan, 0.0, 0.0], [1.0, 0.0, 0.0]]))
     probabilities = xpnet.to_numpy(xpnet.predict(network, x, activation))
@@ -146,9 +146,9 @@ def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(required_bac
         (np.zeros((4, 1), dtype=np.int64), ValueError, "one-hot rows of width 1 but the network has 3 outputs"),
     ],
 )
-def test_labels_that_do_not_fit_the_outputs_are_refused(required_backend: xpnet.Backend, labels: np.ndarray,
+def test_labels_that_do_not_fit_the_outputs_are_refused(backend: xpnet.Backend, labels: np.ndarray,
                                                         error: type, message: str) -> None:
-    b = required_backend
+    b = backend
     with pytest.raises(error, match=message):
         xpnet.accuracy(b.asarrays(small_network()), b.asarray(ROWS), b.asarray(labels))
 
@@ -181,7 +181,7 @@ def test_check_network_names_the_key(change, message: str) -> None:
 def test_workers_take_the_next_batch_as_they_finish_one() -> None:
     # the batch that starts at 0 is slow (a worker slowed down on a shared machine): the other worker takes
     # every other batch meanwhile, instead of waiting for its fixed share to come round
-    from xpnet.network import _eager_tally
+    from xpnet.scoring import _eager_tally
 
     done_by: dict[int, int] = {}
 
@@ -198,6 +198,6 @@ def test_workers_take_the_next_batch_as_they_finish_one() -> None:
 
 
 def test_a_worker_that_finds_no_batch_left_adds_nothing() -> None:
-    from xpnet.network import _eager_tally
+    from xpnet.scoring import _eager_tally
 
     assert _eager_tally(lambda start: np.array([3, 0, 0]), range(0, 1), 2, "cpu", None).tolist() == [3, 0, 0]

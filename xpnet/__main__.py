@@ -1,3 +1,5 @@
+"""``python -m xpnet``: the ``xpnet`` command."""
+
 import sys
 
 from .cli import main

@@ -13,7 +13,7 @@ from typing import Any
 
 from array_api_compat import device
 
-from .backend import array_namespace, as_array, default_dtype
+from .backends import array_namespace, as_array, default_dtype
 
 Array = Any
 

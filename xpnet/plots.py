@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .download import save_atomically
 from .errors import XpnetError
+from .io.download import save_atomically
 
 PathLike = str | os.PathLike[str]
 WRONG = "tab:red"

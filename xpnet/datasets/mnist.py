@@ -14,20 +14,17 @@ import hashlib
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from ..download import cache_dir, fetch, from_cache, save_atomically
+from ..config import get_config
 from ..errors import DataError
-from ..files import MAX_IMAGES, open_regular, read_npy, reading
+from ..io.download import cache_dir, fetch, from_cache, save_atomically
+from ..io.files import MAX_IMAGES, open_regular, read_npy, reading
 
 __all__ = ["load_array", "load_mnist", "load_split", "normalized", "read_idx_gz"]
 
-MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
 FILES = {
     ("train", "images"): "train-images-idx3-ubyte.gz",
     ("train", "labels"): "train-labels-idx1-ubyte.gz",
@@ -38,9 +35,10 @@ FILES = {
 RAW_SHA256 = {
     "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
     "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
 }
-# MD5 of the original gz files, the only check known for train-images.
+# MD5 of the original gz files: a second accepted check, for the files as first published.
 GZ_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -112,28 +110,29 @@ def load_array(split: str, kind: str, data_dir: str | os.PathLike[str] | None = 
         raise ValueError(f"no MNIST file for split={split!r}, kind={kind!r}")
     name = FILES[split, kind]
     data_dir = data_dir or os.environ.get("XPNET_DATA_DIR")
-    if data_dir and os.path.lexists(Path(data_dir, name)):
-        return read_idx_gz(Path(data_dir, name), kind)
+    for local in (name, name.removesuffix(".gz")) if data_dir else ():  # compressed or not
+        if os.path.lexists(Path(data_dir, local)):
+            return read_idx_gz(Path(data_dir, local), kind, name)
     cached = cache_dir("mnist", name.removesuffix(".gz") + ".npy")
     array = from_cache(cached, lambda path: _read_cached(path, name, kind))
     if array is not None:
         return array
     array = fetch(
-        [mirror + name for mirror in MIRRORS],
+        [mirror + name for mirror in get_config().mnist_mirrors],
         cached.parent,
         lambda path: read_idx_gz(path, kind, name),
         max_bytes=2 * GZ_BYTES[name] + (1 << 16),
-        by_hand=f"Put {name} in a directory and pass it as --data-dir (or set XPNET_DATA_DIR)"
+        by_hand=f"Put {name} in a directory and pass it as --data-dir (or set XPNET_DATA_DIR; the uncompressed "
+        f"{name.removesuffix('.gz')} is read too)"
         + (f"; looked in {data_dir}" if data_dir else ""),
     )
-    if name not in RAW_SHA256:  # record the content hash of a file known only by its gz MD5
-        save_atomically(cached.with_suffix(".sha256"), lambda path: path.write_text(_content_sha256(kind, array)))
     save_atomically(cached, lambda path: _write_npy(path, array))
     return array
 
 
 def read_idx_gz(path: Path, kind: str, name: str | None = None) -> np.ndarray:
-    """Decode a gzip-compressed IDX file of MNIST ``kind`` (``"images"`` or ``"labels"``) and verify it.
+    """Decode an IDX file of MNIST ``kind`` (``"images"`` or ``"labels"``), gzip-compressed or not, and verify it
+    by the SHA-256 of its content, whatever its compression (or, compressed, by the original gz file's MD5).
 
     ``name`` is the standard file name whose checks apply (default: the
     file's own name). Every fault raises :class:`DataError` naming ``path``;
@@ -144,12 +143,15 @@ def read_idx_gz(path: Path, kind: str, name: str | None = None) -> np.ndarray:
     with open_regular(path) as raw, reading(path):
         try:
             head = raw.read(16)
-            if not head.startswith(b"\x1f\x8b"):
-                raise DataError(f"not gzip data (starts with {head!r})")
             raw.seek(0)
             md5 = hashlib.md5()
-            with gzip.GzipFile(fileobj=_Hashing(raw, md5), mode="rb") as stream:
-                array, raw_sha256 = _decode_idx(stream, kind, COUNTS.get(name))
+            if not head.startswith(b"\x1f\x8b"):
+                if int.from_bytes(head[:4], "big") != _MAGIC[kind]:
+                    raise DataError(f"not gzip data (starts with {head!r}), nor an IDX file of {kind}")
+                array, raw_sha256 = _decode_idx(raw, kind, COUNTS.get(name))
+            else:
+                with gzip.GzipFile(fileobj=_Hashing(raw, md5), mode="rb") as stream:
+                    array, raw_sha256 = _decode_idx(stream, kind, COUNTS.get(name))
         except (gzip.BadGzipFile, zlib.error) as err:
             raise DataError(f"corrupt gzip data ({err})") from None
         except EOFError:
@@ -159,14 +161,11 @@ def read_idx_gz(path: Path, kind: str, name: str | None = None) -> np.ndarray:
 
 
 def _check_hash(path: Path, name: str, raw_sha256: str, gz_md5: str) -> None:
-    if name in RAW_SHA256:
-        if raw_sha256 != RAW_SHA256[name]:
-            raise DataError(f"{path}: checksum mismatch (content SHA-256 {raw_sha256}, expected {RAW_SHA256[name]})")
-    elif name in GZ_MD5 and gz_md5 != GZ_MD5[name]:
-        raise DataError(f"{path}: checksum mismatch (gz MD5 {gz_md5}, expected {GZ_MD5[name]})")
+    if name in RAW_SHA256 and raw_sha256 != RAW_SHA256[name] and gz_md5 != GZ_MD5[name]:
+        raise DataError(f"{path}: checksum mismatch (content SHA-256 {raw_sha256}, expected {RAW_SHA256[name]})")
 
 
-def _decode_idx(stream: gzip.GzipFile, kind: str, count: int | None) -> tuple[np.ndarray, str]:
+def _decode_idx(stream: BinaryIO, kind: str, count: int | None) -> tuple[np.ndarray, str]:
     """Read an IDX stream: returns the array and the SHA-256 of the decompressed bytes.
 
     The header must declare ``count`` items (a standard file's), or between 1
@@ -198,7 +197,7 @@ def _decode_idx(stream: gzip.GzipFile, kind: str, count: int | None) -> tuple[np
     return array, _content_sha256(kind, array)
 
 
-def _read_exactly(stream: gzip.GzipFile, size: int) -> bytearray:
+def _read_exactly(stream: BinaryIO, size: int) -> bytearray:
     """Up to ``size`` bytes, read in blocks so that only what exists is ever allocated."""
     data = bytearray()
     while len(data) < size:
@@ -232,8 +231,7 @@ def _read_cached(path: Path, name: str, kind: str) -> np.ndarray:
         array = read_npy(path, count * 784)
         if array.dtype != np.uint8 or array.shape != shape:
             raise DataError(f"holds a {array.shape} {array.dtype} array, not {shape} uint8")
-        expected = RAW_SHA256.get(name) or path.with_suffix(".sha256").read_text().strip()
-        if _content_sha256(kind, array) != expected:
+        if _content_sha256(kind, array) != RAW_SHA256[name]:
             raise DataError("fails its check (damaged or edited)")
     return array
 

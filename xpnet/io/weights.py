@@ -18,16 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from ..backends import array_namespace, to_numpy
+from ..config import BOOK_COMMIT, get_config
+from ..errors import DataError
 from .download import cache_dir, fetch, from_cache, save_atomically
-from .errors import DataError
 from .files import WEIGHTS_CAP, MiB, read_capped, read_npy_stream, reading
-from .network import check_network
-
-# The book's repository at the commit that the book's accuracies come from. Its master branch has held
-# different, retrained ConvNet parameters at the same paths since 2022 (lower accuracies): downloads pin this.
-BOOK_COMMIT = "0dda3d1715e2431b76eb4089b60881948853ba2a"
-BOOK_RAW = f"https://raw.githubusercontent.com/oreilly-japan/deep-learning-from-scratch/{BOOK_COMMIT}/"
 
 
 @dataclass(frozen=True)
@@ -40,7 +35,12 @@ class BookWeights:
 
     @property
     def url(self) -> str:
-        return BOOK_RAW + self.path
+        return get_config().weights_base_url + self.path
+
+
+# Chapter 3's 784-50-100-10 network (float32): what ``load_weights()`` gives without arguments.
+SAMPLE_WEIGHT = BookWeights("ch03/sample_weight.pkl",
+                            "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13", 181_853)
 
 _RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]
 _NUMERIC_KINDS = "biuf"
@@ -116,31 +116,64 @@ def _dtype(*args: object) -> np.dtype:
 Check = Callable[[dict[str, np.ndarray]], None]
 
 
+def dense_layers(network: Mapping[str, Any]) -> list[tuple[Any, Any]]:
+    """``[(W1, b1), ..., (Wn, bn)]`` of a dense network's weights; ValueError naming the first missing key."""
+    strange = [key for key in network if not isinstance(key, str)]
+    if strange:
+        raise ValueError(f"network has a key {strange[0]!r} that is not a string: expected keys W1..Wn and b1..bn")
+    count = sum(1 for key in network if key.startswith("W"))
+    missing = [key for k in range(1, count + 1) for key in (f"W{k}", f"b{k}") if key not in network]
+    if count == 0 or missing:
+        raise ValueError(f"network lacks {missing[0] if missing else 'W1'}: expected keys W1..Wn and b1..bn")
+    return [(network[f"W{k}"], network[f"b{k}"]) for k in range(1, count + 1)]
+
+
+def check_network(network: Mapping[str, Any]) -> None:
+    """Check a dense network's keys, dtypes, shapes and values; raise ValueError naming the faulty key.
+
+    W_k must be 2-D floating point, b_k 1-D of length W_k.shape[1], W_{k+1}
+    must have W_k.shape[1] rows, and no value may be NaN or infinite.
+    """
+    previous = None
+    for k, (w, b) in enumerate(dense_layers(network), start=1):
+        xp = array_namespace(w, b)
+        for key, value, ndim in ((f"W{k}", w, 2), (f"b{k}", b, 1)):
+            if not xp.isdtype(value.dtype, "real floating"):
+                raise ValueError(f"{key} has dtype {value.dtype}: weights must be floating point")
+            if value.ndim != ndim:
+                raise ValueError(f"{key} has shape {tuple(value.shape)}: expected {ndim}-D")
+            if not bool(xp.all(xp.isfinite(value))):
+                raise ValueError(f"{key} holds NaN or infinite values")
+        if previous is not None and w.shape[0] != previous:
+            raise ValueError(f"W{k} has {w.shape[0]} rows but W{k - 1} has {previous} columns: the layers do not chain")
+        if b.shape[0] != w.shape[1]:
+            raise ValueError(f"b{k} has length {b.shape[0]} but W{k} has {w.shape[1]} columns")
+        previous = w.shape[1]
+
+
 def load_weights(
     path: str | os.PathLike[str] | None = None,
     *,
     book: BookWeights | None = None,
     check: Check | None = check_network,
+    environment: str | None = "XPNET_WEIGHTS",
 ) -> dict[str, np.ndarray]:
     """Weights as a dict of NumPy arrays (``W1``, ``b1``, ...), all floating point and finite.
 
     ``path``: a ``.pkl`` in the book's format (read without running code) or
-    an ``.npz``. Without it: the book's file ``book`` (default: chapter 3's
-    ``sample_weight.pkl``, 784-50-100-10, float32, or ``$XPNET_WEIGHTS`` when
-    set), downloaded once from the pinned commit into the cache and verified
-    by its SHA-256. ``check`` (default: a dense network's, see
-    :func:`xpnet.check_network`) raises ValueError for a layout that does
-    not fit. Raises :class:`DataError` naming the file and the fault.
+    an ``.npz``. Without it: the file that the variable ``environment``
+    names, when set, else the book's file ``book`` (default: chapter 3's
+    ``sample_weight.pkl``, 784-50-100-10, float32), downloaded once from the
+    pinned commit into the cache and verified by its SHA-256. ``check``
+    (default: a dense network's, see :func:`check_network`) raises
+    ValueError for a layout that does not fit. Raises :class:`DataError`
+    naming the file and the fault.
     """
-    if path is None and book is None:
-        path = os.environ.get("XPNET_WEIGHTS") or None
+    if path is None and environment:
+        path = os.environ.get(environment) or None
     if path is not None:
         return _read_weights(Path(path), check)
-    if book is None:
-        from .models import MODELS
-
-        book = MODELS["mlp"].weights
-    return _book_weights(book, check)
+    return _book_weights(book or SAMPLE_WEIGHT, check)
 
 
 def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any], *,

@@ -24,67 +24,26 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, array_namespace, get_backend, to_numpy
-from .datasets.mnist import normalized
-from .errors import BackendError
-from .models import Model
-from .network import accuracy
+from xpnet.backends import Backend, get_backend, to_numpy
+from xpnet.datasets.mnist import normalized
+from xpnet.errors import BackendError
+from xpnet.io.weights import dense_layers
+from xpnet.models import ModelEntry
+from xpnet.nn import Affine, Convolution, Model
+from xpnet.scoring import accuracy
+
+from .references import book_convnet_accuracy, chapter_accuracy
 
 Array = Any
 SWEEP_SIZES = (10**3, 10**4, 10**5, 10**6)
 SETTLE_S = 0.3
 
 
-def chapter_accuracy(network: dict[str, Array], x: Array, t: Array, batch_size: int = 100) -> float:
-    """The chapter's ``neuralnet_mnist.py`` loop, restated for any namespace (3-layer networks).
-
-    float32 input normalized beforehand, sigmoid as 1 / (1 + exp(-x)), the
-    book's softmax kept, and each batch's count added to a Python number:
-    one device-to-host transfer per batch.
-    """
-    xp = array_namespace(x, t)
-    w1, b1, w2, b2, w3, b3 = (network[key] for key in ("W1", "b1", "W2", "b2", "W3", "b3"))
-
-    def sigmoid(a: Array) -> Array:
-        return 1 / (1 + xp.exp(-a))
-
-    def softmax(a: Array) -> Array:  # as printed in the chapter: one max and one sum for the whole batch
-        exp_a = xp.exp(a - xp.max(a))
-        return exp_a / xp.sum(exp_a)
-
-    count = 0
-    n = x.shape[0]
-    for i in range(0, n, batch_size):
-        stop = min(i + batch_size, n)
-        z1 = sigmoid(x[i:stop, ...] @ w1 + b1)
-        z2 = sigmoid(z1 @ w2 + b2)
-        y = softmax(z2 @ w3 + b3)
-        count += int(xp.sum(xp.astype(xp.argmax(y, axis=1) == t[i:stop], xp.int64)))
-    return count / n
-
-
-def torch_accuracy(network: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, batch_size: int, device: str) -> float:
-    """The same network written the usual PyTorch way: float32 tensors, addmm, ``torch.inference_mode``."""
-    import torch
-
-    target = torch.device(device)
-    w = {key: torch.from_numpy(value).to(target) for key, value in network.items()}
-    with torch.inference_mode():
-        inputs, labels = torch.from_numpy(x).to(target), torch.from_numpy(t).to(target)
-        correct = torch.zeros((), dtype=torch.int64, device=target)
-        for i in range(0, len(inputs), batch_size):
-            h = torch.sigmoid(torch.addmm(w["b1"], inputs[i : i + batch_size], w["W1"]))
-            h = torch.sigmoid(torch.addmm(w["b2"], h, w["W2"]))
-            scores = torch.addmm(w["b3"], h, w["W3"])
-            correct += (scores.argmax(dim=1) == labels[i : i + batch_size]).sum()
-        return correct.item() / len(inputs)
-
-
 CONVNET_IMAGES = 1000  # a ConvNet pass over this many test images per --tile (the book's code takes 4 s)
 
 
 def run(
-    model: Model,
+    model: ModelEntry,
     backend: Backend,
     images: np.ndarray,
     labels: np.ndarray,
@@ -107,8 +66,8 @@ def run(
     input GB/s for 10^3 .. 10^6 images too.
     """
     floats = normalized(images)
-    if model.fused:
-        host = model.load(get_backend("cpu"), weights)
+    if model.dense:
+        host = {key: to_numpy(value) for key, value in model.load(get_backend("cpu"), weights).params.items()}
         methods = _methods(model, backend, host, with_torch)
         accuracies = {
             name: prepare(images, floats, labels)() for name, prepare in methods.items() if name != "BLAS floor"
@@ -136,30 +95,31 @@ def run(
         "accuracy": accuracies,
         "methods": _interleaved(passes, repeats, n),
     }
-    if not model.fused:
+    if not model.dense:
         flops = _flops_per_image(model.network(get_backend("cpu")))
         report["flops_per_image"] = flops
         report["sgemm_peak_gflops"] = _sgemm_peak()
         for result in report["methods"].values():
             result["gflops"] = flops * result["images_per_s"] / 1e9
     if sweep:  # a ConvNet costs 40 to 400 times chapter 3's network per image: it stops at 10^5
-        sizes = SWEEP_SIZES if model.fused else SWEEP_SIZES[:-1]
+        sizes = SWEEP_SIZES if model.dense else SWEEP_SIZES[:-1]
         report["sweep"] = _sweep(methods["xpnet"], images, labels, repeats, sizes)
     return report
 
 
-def _convnet_methods(model: Model, backend: Backend, weights: str | None, dtype: str | None,
+def _convnet_methods(model: ModelEntry, backend: Backend, weights: str | None, dtype: str | None,
                      with_torch: bool) -> dict[str, Callable]:
     """xpnet's pass, the book's layers restated (float64, batch 100) and PyTorch (float32), on one ConvNet."""
     network = model.load(backend, weights, dtype)
     book = {key: to_numpy(value) for key, value in model.load(get_backend("cpu"), weights, "float64").params.items()}
+    shape = (-1, *model.input_shape)
 
     def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
         return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
                                 workers=backend.workers)
 
     def book_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
-        x = floats.astype(np.float64).reshape(-1, 1, 28, 28)
+        x = floats.astype(np.float64).reshape(shape)
         return lambda: book_convnet_accuracy(model.network(get_backend("cpu")), book, x, labels)
 
     methods: dict[str, Callable] = {"xpnet": xpnet_pass, "the book's layers": book_pass}
@@ -167,14 +127,16 @@ def _convnet_methods(model: Model, backend: Backend, weights: str | None, dtype:
         device = "cuda" if backend.on_gpu else "cpu"
 
         def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+            from .pytorch import torch_convnet_accuracy
+
             layers = model.network(get_backend("cpu")).layers
-            return lambda: torch_convnet_accuracy(layers, book, floats, labels, 100, device)
+            return lambda: torch_convnet_accuracy(layers, book, floats.reshape(shape), labels, 100, device)
 
         methods["PyTorch"] = torch_pass
     return methods | _compiled_methods(model, backend, book)
 
 
-def _compiled_methods(model: Model, backend: Backend, weights: dict[str, np.ndarray]) -> dict[str, Callable]:
+def _compiled_methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]) -> dict[str, Callable]:
     """JAX (``jax.jit`` over xpnet's own functions) and ONNX Runtime (on the exported model), when installed.
 
     Both start from the same uint8 images as xpnet's pass; ``weights`` are host arrays of ``model``.
@@ -191,11 +153,11 @@ def _compiled_methods(model: Model, backend: Backend, weights: dict[str, np.ndar
 
             def jax_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
                 return lambda: accuracy(network, jax_backend.asarray(images), jax_backend.asarray(labels),
-                                        jax_backend.batch_size)
+                                        model.batch_size(jax_backend))
 
             methods["JAX (jit)"] = jax_pass
     if all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "ndonnx", "onnx")):
-        from .export import onnx_model
+        from xpnet.export import onnx_model
 
         proto = onnx_model(model, _on(model, get_backend("cpu"), weights))
 
@@ -216,125 +178,21 @@ def _compiled_methods(model: Model, backend: Backend, weights: dict[str, np.ndar
     return methods
 
 
-def _on(model: Model, backend: Backend, weights: dict[str, np.ndarray]) -> Any:
+def _on(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]) -> Model:
     """``model``'s network with the host ``weights`` (float32) on ``backend``."""
-    arrays = {key: backend.asarray(value, dtype=backend.xp.float32) for key, value in weights.items()}
-    if model.fused:
-        return arrays
-    network = model.network(backend, dtype="float32")
-    network.params = arrays
+    sizes = [weights["W1"].shape[0], *(w.shape[1] for w, _ in dense_layers(weights))] if model.dense else None
+    network = model.network(backend, dtype="float32", **({"sizes": sizes} if sizes else {}))
+    network.params = {key: backend.asarray(value, dtype=backend.xp.float32) for key, value in weights.items()}
     return network
-
-
-def book_convnet_accuracy(net: Any, params: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
-                          batch_size: int = 100) -> float:
-    """The book's ConvNet inference restated (:func:`book_convnet_scores`) in its ``accuracy`` loop over
-    batches of 100. ``t``: (n,) labels."""
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        scores = book_convnet_scores(net, params, x[i : i + batch_size])
-        correct += int(np.sum(np.argmax(scores, axis=1) == t[i : i + batch_size]))
-    return correct / len(x)
-
-
-def book_convnet_scores(net: Any, params: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The book's ConvNet forward pass restated, independently of :mod:`xpnet.layers`: its im2col
-    (``np.pad``, a loop over filter positions, ``transpose``), its layers' forward passes in float64 with
-    what they keep for backward (ReLU's mask and copy, pooling's ``argmax``), in the book's layer order.
-
-    ``net`` gives the layer sequence (its layers' kinds, strides and pads);
-    ``params`` the book's parameter dict; ``x``: (n, 1, 28, 28) float64. Returns the (n, 10) scores.
-    """
-    from .layers import Affine, Convolution, Dropout, Pooling, Relu
-
-    def im2col(data: np.ndarray, filter_h: int, filter_w: int, stride: int, pad: int) -> np.ndarray:
-        n, c, h, w = data.shape
-        out_h, out_w = (h + 2 * pad - filter_h) // stride + 1, (w + 2 * pad - filter_w) // stride + 1
-        img = np.pad(data, [(0, 0), (0, 0), (pad, pad), (pad, pad)], "constant")
-        col = np.zeros((n, c, filter_h, filter_w, out_h, out_w))
-        for y in range(filter_h):
-            for x_ in range(filter_w):
-                col[:, :, y, x_, :, :] = img[:, :, y : y + stride * out_h : stride, x_ : x_ + stride * out_w : stride]
-        return col.transpose(0, 4, 5, 1, 2, 3).reshape(n * out_h * out_w, -1)
-
-    keys = {id(layer): key[1:] for key, (layer, _) in net._sources.items()}  # layer -> its parameter number
-
-    a = x
-    for layer in net.layers.values():
-        k = keys.get(id(layer))
-        if isinstance(layer, Convolution):
-            w, b = params[f"W{k}"], params[f"b{k}"]
-            fn, _, fh, fw = w.shape
-            n, _, h, width = a.shape
-            out_h = 1 + (h + 2 * layer.pad - fh) // layer.stride
-            out_w = 1 + (width + 2 * layer.pad - fw) // layer.stride
-            out = np.dot(im2col(a, fh, fw, layer.stride, layer.pad), w.reshape(fn, -1).T) + b
-            a = out.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2)
-        elif isinstance(layer, Pooling):
-            n, c, h, width = a.shape
-            out_h = 1 + (h - layer.pool_h) // layer.stride
-            out_w = 1 + (width - layer.pool_w) // layer.stride
-            col = im2col(a, layer.pool_h, layer.pool_w, layer.stride, layer.pad)
-            col = col.reshape(-1, layer.pool_h * layer.pool_w)
-            np.argmax(col, axis=1)  # the book's Pooling.forward keeps arg_max for backward
-            a = np.max(col, axis=1).reshape(n, out_h, out_w, c).transpose(0, 3, 1, 2)
-        elif isinstance(layer, Relu):  # the book's Relu.forward: a mask, a copy, the masked entries zeroed
-            mask = a <= 0
-            a = a.copy()
-            a[mask] = 0
-        elif isinstance(layer, Affine):
-            a = np.dot(a.reshape(a.shape[0], -1), params[f"W{k}"]) + params[f"b{k}"]
-        elif isinstance(layer, Dropout):
-            a = a * (1.0 - layer.dropout_ratio)
-    return a
-
-
-def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray], floats: np.ndarray,
-                           labels: np.ndarray, batch_size: int, device: str) -> float:
-    """The same ConvNet written the usual PyTorch way: float32 ``conv2d``, ``max_pool2d``, ``linear``."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812 - PyTorch's own convention
-
-    from .layers import Affine, Convolution, Dropout, Pooling, Relu
-
-    target = torch.device(device)
-    w = {key: torch.from_numpy(value.astype(np.float32)).to(target) for key, value in params.items()}
-    numbers = iter(range(1, len(params) // 2 + 1))
-    steps = []
-    for layer in layers.values():
-        if isinstance(layer, Convolution):
-            k = next(numbers)
-            steps.append(lambda a, k=k, s=layer.stride, p=layer.pad: F.conv2d(a, w[f"W{k}"], w[f"b{k}"], s, p))
-        elif isinstance(layer, Pooling):
-            steps.append(lambda a, layer=layer: F.max_pool2d(a, (layer.pool_h, layer.pool_w), layer.stride, layer.pad))
-        elif isinstance(layer, Relu):
-            steps.append(F.relu)
-        elif isinstance(layer, Affine):
-            k = next(numbers)
-            steps.append(lambda a, k=k: torch.addmm(w[f"b{k}"], a.flatten(1), w[f"W{k}"]))
-        elif isinstance(layer, Dropout):
-            steps.append(lambda a, keep=1.0 - layer.dropout_ratio: a * keep)
-    with torch.inference_mode():
-        inputs = torch.from_numpy(floats.reshape(-1, 1, 28, 28)).to(target)
-        targets = torch.from_numpy(labels.astype(np.int64)).to(target)
-        correct = torch.zeros((), dtype=torch.int64, device=target)
-        for i in range(0, len(inputs), batch_size):
-            a = inputs[i : i + batch_size]
-            for step in steps:
-                a = step(a)
-            correct += (a.argmax(dim=1) == targets[i : i + batch_size]).sum()
-        return correct.item() / len(inputs)
 
 
 def _flops_per_image(net: Any) -> int:
     """Multiply-adds times two of one image's forward pass: the convolutions' and the affine layers' products,
     as the book's layers compute them (none for the outputs that xpnet's grid computes and drops)."""
-    from .layers import Affine, Convolution, Dropout
-
     flops = 0
     x = np.zeros((1, *net.input_shape), dtype=np.float32)
     for layer in net.layers.values():
-        x = layer.forward(x, False) if isinstance(layer, Dropout) else layer.forward(x)
+        x = layer.forward(x)
         if isinstance(layer, Convolution):  # each output value: one filter's C * FH * FW products
             flops += 2 * math.prod(x.shape[1:]) * math.prod(layer.W.shape[1:])
         elif isinstance(layer, Affine):
@@ -349,17 +207,18 @@ def _sgemm_peak(size: int = 2048, repeats: int = 5) -> float:
     return 2 * size**3 / min(_timed(lambda: a @ a) for _ in range(repeats)) / 1e9
 
 
-def _methods(model: Model, backend: Backend, weights: dict[str, np.ndarray], with_torch: bool,
+def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray], with_torch: bool,
              ) -> dict[str, Callable]:
     """name -> prepare(images, floats, labels) -> a callable that runs one timed pass and returns its accuracy.
 
     ``floats`` are the images normalized to float32 beforehand, as the chapter has them.
     """
     network = backend.asarrays(weights)
+    model_network = _on(model, backend, weights)
 
     def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
         # as xpnet infer runs it: uint8 to the device, converted one batch at a time, one transfer back
-        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
+        return lambda: accuracy(model_network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
                                 workers=backend.workers)
 
     def chapter_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
@@ -384,6 +243,8 @@ def _methods(model: Model, backend: Backend, weights: dict[str, np.ndarray], wit
         device = "cuda" if backend.on_gpu else "cpu"
 
         def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
+            from .pytorch import torch_accuracy
+
             t = labels.astype(np.int64)
             return lambda: torch_accuracy(weights, floats, t, backend.batch_size, device)
 
@@ -435,15 +296,18 @@ def run_training(
     Both start from the same weights and walk the same batch order; the median
     epoch of ``repeats`` counts (the weights go on learning between them).
     """
-    from .train import SGD, MultiLayerNet, train_epoch
+    from xpnet.models import MODELS
+    from xpnet.train import SGD, train_epoch
 
-    net = MultiLayerNet(784, [50, 100], 10, "sigmoid", "xavier", seed=0, backend=backend, dtype="float32")
+    net = MODELS["mlp"].network(backend, seed=0, dtype="float32")
     initial = {key: to_numpy(value) for key, value in net.params.items()}
     x, t = backend.asarray(images), backend.asarray(labels)
     rng = np.random.default_rng(0)
     epochs = {"xpnet": lambda: train_epoch(net, x, t, SGD(0.1), rng)}
     if with_torch and not backend.on_gpu and backend.name in ("numpy", "torch") and _torch_installed():
-        epochs["PyTorch"] = _torch_trainer(initial, images, labels)
+        from .pytorch import trainer
+
+        epochs["PyTorch"] = trainer(initial, images, labels)
     n = len(labels)
     return {
         "backend": backend.name,
@@ -452,33 +316,6 @@ def run_training(
         "repeats": repeats,
         "methods": _interleaved(epochs, repeats, n),
     }
-
-
-def _torch_trainer(initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
-    """One epoch of the same network and SGD, written the usual PyTorch way (autograd, cross_entropy)."""
-    import torch
-
-    params = {key: torch.from_numpy(value.copy()).requires_grad_() for key, value in initial.items()}
-    x, t = torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
-    rng = np.random.default_rng(0)
-
-    def epoch() -> float:
-        total = torch.zeros(())
-        order = torch.from_numpy(rng.permutation(len(t)))
-        for start in range(0, len(t), 100):
-            rows = order[start : start + 100]
-            h = torch.sigmoid(torch.addmm(params["b1"], x[rows].float() / 255, params["W1"]))
-            h = torch.sigmoid(torch.addmm(params["b2"], h, params["W2"]))
-            loss = torch.nn.functional.cross_entropy(torch.addmm(params["b3"], h, params["W3"]), t[rows])
-            loss.backward()
-            with torch.no_grad():
-                for value in params.values():
-                    value -= 0.1 * value.grad
-                    value.grad = None
-                total += loss * len(rows)
-        return total.item() / len(t)
-
-    return epoch
 
 
 def format_report(report: dict[str, Any]) -> str:

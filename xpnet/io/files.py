@@ -17,11 +17,14 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+
+if TYPE_CHECKING:
+    from ..backends import Backend
 
 MiB = 1 << 20
 WEIGHTS_CAP = 256 * MiB  # the most array data a weights file may hold (64 million float32 parameters)
@@ -147,3 +150,28 @@ def check_image_files(images: str | os.PathLike[str], labels: str | os.PathLike[
     if len(label_shape) not in (1, 2) or label_shape[0] != image_shape[0]:
         raise DataError(f"{labels}: holds a {label_shape} array; expected ({image_shape[0]},) labels or "
                         f"({image_shape[0]}, 10) one-hot rows, one per image")
+
+
+def load_npy(path: str | os.PathLike[str], backend: Backend) -> Any:
+    """An ``.npy`` file as an array of ``backend``, memory-mapped rather than read whole.
+
+    A lazy backend maps the file afresh in each chunk's task, so no process
+    holds more than the chunks in flight; NumPy uses the mapping as it is; the
+    other backends copy it to their device.
+    """
+    shape, dtype = check_npy(path)
+    if backend.lazy:
+        return backend.asarray(_LazyNpy(os.fspath(path), shape, dtype))
+    with reading(path):
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False) if math.prod(shape) else np.empty(shape, dtype)
+    return backend.asarray(mapped)
+
+
+class _LazyNpy:
+    """An ``.npy`` file as an array-like whose slices map the file afresh (a lazy backend reads it by slices)."""
+
+    def __init__(self, path: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.path, self.shape, self.dtype, self.ndim = path, shape, dtype, len(shape)
+
+    def __getitem__(self, where: Any) -> np.ndarray:
+        return np.load(self.path, mmap_mode="r")[where]

@@ -5,7 +5,7 @@ ours because the checks are ours: MNIST mirrors re-compress their files, so
 what is verified is the decompressed content, which pooch's ``known_hash``
 (a hash of the downloaded bytes) cannot express. So are the limits: each
 download may write at most its caller's ``max_bytes`` and must end within
-``DEADLINE_S`` (a server that drips a byte just inside the read timeout
+``deadline_s`` of :mod:`xpnet.config` (a server that drips a byte just inside the read timeout
 never trips the timeout alone), and any failure of one mirror moves on to
 the next.
 """
@@ -22,22 +22,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-from .errors import DataError
+from ..config import get_config
+from ..errors import DataError
 from .files import describe
 
 T = TypeVar("T")
 
-TIMEOUT_S = 30.0  # the longest wait for any one answer of the server
-DEADLINE_S = 600.0  # the longest a whole download may take
 STALE_PART_S = 3600.0  # a .part file untouched this long was left by a killed process: live writers touch theirs
-SHOW_PROGRESS: bool | None = None  # None: progress bars on a terminal only; the CLI's --quiet sets False
-
-
-def show_progress() -> bool:
-    """Whether long work should draw a progress bar (on stderr)."""
-    return sys.stderr.isatty() if SHOW_PROGRESS is None else SHOW_PROGRESS
-
-
 def cache_dir(*parts: str) -> Path:
     """``$XPNET_CACHE_DIR`` or the platform's user cache directory for xpnet, joined with ``parts``."""
     root = os.environ.get("XPNET_CACHE_DIR")
@@ -76,18 +67,18 @@ def fetch(
     """Download the first of ``urls`` whose file passes ``verify``, and return what it returned.
 
     Each download goes to a temporary file in ``directory``, at most
-    ``max_bytes`` long and done within ``DEADLINE_S``; ``verify`` reads it,
+    ``max_bytes`` long and done within the configured ``deadline_s``; ``verify`` reads it,
     raising :class:`DataError` if it is bad. A file that passed is synced and
     renamed to ``keep_as`` (if given); every other is deleted, so a failed or
     interrupted download never leaves a file that a later run would accept.
     Any failure of one URL (refused, slow, too long, bad content, anything
     its bytes make a reader raise) moves on to the next; when every URL
     fails, the DataError lists each URL with its fault, then ``by_hand``:
-    how to place the file by hand. A progress bar shows when
-    :func:`show_progress` says so; ``timeout`` (default ``TIMEOUT_S``) bounds
-    each wait for the server.
+    how to place the file by hand. A progress bar shows when the
+    configuration says so; ``timeout`` (default: the configured ``timeout_s``)
+    bounds each wait for the server.
     """
-    timeout = TIMEOUT_S if timeout is None else timeout
+    timeout = get_config().timeout_s if timeout is None else timeout
     directory.mkdir(parents=True, exist_ok=True)
     faults = []
     for url in urls:
@@ -127,16 +118,17 @@ class _CappedWriter:
 
 
 def _download(url: str, temporary: Path, max_bytes: int, timeout: float) -> None:
-    """Fetch ``url`` into ``temporary`` with pooch, in a thread that is abandoned after ``DEADLINE_S``."""
+    """Fetch ``url`` into ``temporary`` with pooch, in a thread abandoned after the configured ``deadline_s``."""
     import pooch
 
+    config = get_config()
     stopped = threading.Event()
     outcome: list[BaseException | None] = []
 
     def run() -> None:
         try:
             with open(temporary, "wb") as file:
-                pooch.HTTPDownloader(progressbar=show_progress(), timeout=timeout)(
+                pooch.HTTPDownloader(progressbar=config.show_progress, timeout=timeout)(
                     url, _CappedWriter(file, max_bytes, stopped), None
                 )
             outcome.append(None)
@@ -145,10 +137,10 @@ def _download(url: str, temporary: Path, max_bytes: int, timeout: float) -> None
 
     worker = threading.Thread(target=run, name="xpnet-download", daemon=True)
     worker.start()
-    worker.join(DEADLINE_S)
+    worker.join(config.deadline_s)
     if worker.is_alive():
         stopped.set()  # its socket times out on its own; it writes nothing more
-        raise DataError(f"not complete within {DEADLINE_S:g} s")
+        raise DataError(f"not complete within {config.deadline_s:g} s")
     if outcome[0] is not None:
         raise outcome[0]
 
@@ -208,7 +200,16 @@ def _finish(path: Path) -> None:
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    """The process's umask, read from ``/proc`` where the system has it (setting it to read it back, the only
+    portable way, would change it for every thread for a moment)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

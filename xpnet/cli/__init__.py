@@ -1,0 +1,40 @@
+"""The ``xpnet`` command: ``infer``, ``train``, ``bench``, ``export``, ``show`` and ``plot``, one module each.
+
+Errors that the user can fix (a missing file, a bad argument, a missing
+library) end the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..config import set_config
+from ..errors import XpnetError
+from . import bench, export, infer, pictures, train
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    args = parser().parse_args(argv)
+    if getattr(args, "quiet", False):
+        set_config(progress=False)
+    try:
+        return args.run(args)
+    except (XpnetError, OSError) as err:
+        print(f"xpnet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"xpnet {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="xpnet", description="The networks of 'Deep Learning from Scratch' on any "
+                                  "array backend.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (infer, train, bench, export, pictures):
+        for command in module.add_to(commands):
+            command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    return top

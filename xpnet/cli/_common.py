@@ -1,0 +1,106 @@
+"""What the commands share: argument types and options, the model and backend they name, the test set,
+progress bars and the one-line report."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend
+from ..backends.runtime import reuse_freed_memory
+from ..config import get_config
+from ..models import MODELS, ModelEntry
+
+# Upper limits, so that no argument can make a command allocate or spawn without bound.
+MAX_BATCH = 1 << 24  # images per batch (16,777,216: 13 GB of uint8 pixels)
+MAX_WORKERS = 256  # threads; a pass never uses more than it has batches
+
+
+def positive_int(text: str, most: int = 1 << 62) -> int:
+    """argparse type: an integer from 1 to ``most``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= most:
+        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {most:,}, got {text!r}")
+    return value
+
+
+def at_most(most: int) -> Callable[[str], int]:
+    """argparse type: an integer from 1 to ``most``."""
+
+    def parse(text: str) -> int:
+        return positive_int(text, most)
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def finite_positive(text: str) -> float:
+    """argparse type: a finite, positive number."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, got {text!r}")
+    return value
+
+
+def add_backend_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, or the backend's own device name")
+    parser.add_argument("--backend", default="numpy",
+                        help="numpy (cupy on cuda), " + ", ".join(name for name in LIBRARIES if name != "numpy"))
+
+
+def add_model_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=tuple(MODELS), default="mlp",
+                        help="; ".join(f"{name}: {model.title}" for name, model in MODELS.items()) + " (default mlp)")
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    add_model_arg(parser)
+    parser.add_argument("--dtype", choices=FLOAT_DTYPES, help="the network's float dtype (default float32; float16 "
+                        "runs the book's half_float_network.py experiment)")
+    parser.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
+    parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's for the model, downloaded from "
+                        "its pinned commit; $XPNET_WEIGHTS for mlp)")
+
+
+def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
+    """The model that --model names, and the backend of --backend and --device with the model's batch size."""
+    model = MODELS[args.model]
+    if model.reuse_memory:
+        reuse_freed_memory()
+    backend = get_backend(args.backend, args.device, workers=getattr(args, "workers", None))
+    return model, get_backend(backend, batch_size=getattr(args, "batch_size", None) or model.batch_size(backend))
+
+
+def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend) -> Any:
+    """--model's network with --weights (or the book's) in --dtype on ``backend``, with --activation if given."""
+    options = {"activation": args.activation} if getattr(args, "activation", None) else {}
+    return model.load(backend, args.weights, args.dtype, **options)
+
+
+def test_set(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The test images as uint8 (10000, 784) and their labels, from --data-dir or the cache."""
+    from ..datasets.mnist import load_array
+
+    images = load_array("test", "images", args.data_dir)
+    return images.reshape(images.shape[0], -1), load_array("test", "labels", args.data_dir)
+
+
+@contextmanager
+def progress_bar(total: int, batch_size: int) -> Iterator[Callable[[int], object] | None]:
+    """tqdm's ``update`` for work of more than a few batches when progress is wanted, else None."""
+    if total <= 5 * batch_size or not get_config().show_progress:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, unit="img", unit_scale=True, leave=False) as bar:
+        yield bar.update

@@ -1,0 +1,53 @@
+"""``xpnet bench``: xpnet timed beside the programs it is measured against (the ``xpnet_benchmarks`` package)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+from ..errors import BackendError, XpnetError
+from ._common import MAX_BATCH, MAX_WORKERS, add_backend_args, add_data_args, at_most, model_backend, test_set
+
+MAX_TILE = 100  # copies of the test set in the benchmark (a million images, 3.9 GB in float32)
+
+
+def add_to(commands: Any) -> list[argparse.ArgumentParser]:
+    bench = commands.add_parser("bench", help="time xpnet beside the chapter's loop, the BLAS floor and PyTorch")
+    add_backend_args(bench)
+    add_data_args(bench)
+    bench.add_argument("--batch-size", type=at_most(MAX_BATCH),
+                       help="xpnet's images per batch (default: the model's for the device)")
+    bench.add_argument("--workers", type=at_most(MAX_WORKERS), help="xpnet's batches at once (default: the backend's)")
+    bench.add_argument("--tile", type=at_most(MAX_TILE),
+                       help=f"copies of the test set to time (default 10 for mlp; ConvNets: 1,000 images; "
+                       f"at most {MAX_TILE})")
+    bench.add_argument("--repeats", type=at_most(1000), default=5, help="interleaved repetitions (default 5)")
+    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
+    bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
+    bench.add_argument("--train", action="store_true", help="time a training epoch instead (beside PyTorch)")
+    bench.set_defaults(run=run)
+    return [bench]
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        benchmarks = importlib.import_module("xpnet_benchmarks")
+    except ImportError as err:
+        raise BackendError(f"the benchmarks are not installed ({err}): pip install xpnet from its repository") from None
+    model, backend = model_backend(args)
+    if backend.lazy:
+        raise XpnetError(f"bench times eager backends; for {backend.name}, time 'xpnet infer --backend "
+                         f"{backend.name}' instead")
+    images, labels = test_set(args)
+    if args.train:
+        report = benchmarks.run_training(backend, images, labels, repeats=args.repeats, with_torch=not args.no_torch)
+    else:
+        report = benchmarks.run(model, backend, images, labels, weights=args.weights, dtype=args.dtype,
+                                tile=args.tile, repeats=args.repeats, with_torch=not args.no_torch,
+                                sweep=args.sweep or backend.on_gpu)
+    print(benchmarks.format_report(report))
+    if args.json:
+        benchmarks.write_json(report, args.json)
+    return 0

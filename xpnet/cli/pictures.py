@@ -1,0 +1,140 @@
+"""``xpnet show`` and ``xpnet plot``: pictures of digits, predictions and networks, from the registry's models."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import numpy as np
+
+from .. import plots
+from ..backends import to_numpy
+from ..errors import XpnetError
+from ..functions import softmax
+from ..scoring import predicted_labels
+from ._common import add_backend_args, add_data_args, at_most, load_network, model_backend, progress_bar, test_set
+
+MAX_GRID = 400  # digits in one picture (a 20 x 20 grid)
+
+
+def add_to(commands: Any) -> list[argparse.ArgumentParser]:
+    show = commands.add_parser("show", help="write a PNG of test digits with their labels (and predictions)")
+    add_backend_args(show)
+    add_data_args(show)
+    show.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    show.add_argument("--grid", type=at_most(MAX_GRID), metavar="N",
+                      help=f"N digits with true and predicted labels (16 with --misclassified; at most {MAX_GRID})")
+    show.add_argument("--misclassified", action="store_true", help="only digits the network gets wrong (a grid)")
+    show.add_argument("--output", "-o", default="mnist_digit.png", help="PNG to write (default mnist_digit.png)")
+    show.set_defaults(run=_show)
+
+    plot = commands.add_parser("plot", help="plot a figure of the chapter")
+    figures = plot.add_subparsers(dest="figure", required=True, metavar="FIGURE")
+    activations = figures.add_parser("activations", help="step, sigmoid and ReLU on one figure")
+    activations.add_argument("--output", "-o", default="activations.png", help="PNG to write")
+    activations.set_defaults(run=_plot_activations)
+    confusion = figures.add_parser("confusion", help="the test set's 10x10 confusion matrix with counts")
+    filters = figures.add_parser("filters", help="the first layer's filters, random and learned (chapter 7)")
+    probabilities = figures.add_parser("probs", help="one digit's softmax output as a bar chart beside it")
+    probabilities.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    for figure, run, default in (
+        (confusion, _plot_confusion, "confusion.png"),
+        (probabilities, _plot_probs, "probs.png"),
+        (filters, _plot_filters, "filters.png"),
+    ):
+        add_backend_args(figure)
+        add_data_args(figure)
+        figure.add_argument("--output", "-o", default=default, help=f"PNG to write (default {default})")
+        figure.set_defaults(run=run)
+    return [show, *figures.choices.values()]
+
+
+def _network(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    """The model, backend and network that the arguments name; the network seen to map pixels to 10 classes."""
+    model, backend = model_backend(args)
+    network = load_network(args, model, backend)
+    outputs = network.params[list(network.params)[-1]].shape[-1]
+    if outputs != 10:
+        raise XpnetError(f"{args.weights or model.weights.path}: a network from {model.features} inputs to "
+                         f"{outputs} outputs; the pictures are of MNIST, 784 pixels and 10 classes")
+    return model, backend, network
+
+
+def _predicted(args: argparse.Namespace, images: np.ndarray) -> np.ndarray:
+    """Predicted labels of ``images`` as a NumPy array, computed on the chosen backend in the model's batches."""
+    _, backend, network = _network(args)
+    with progress_bar(len(images), backend.batch_size) as update:
+        try:
+            return predicted_labels(network, backend.asarray(images), backend.batch_size, workers=backend.workers,
+                                    progress=update)
+        except ValueError as err:
+            raise XpnetError(f"{args.weights or 'the weights'}: {err}") from None
+
+
+def _check_index(index: int, count: int) -> None:
+    if not -count <= index < count:
+        raise XpnetError(f"--index {index} is out of range: the test set has {count} images")
+
+
+def _show(args: argparse.Namespace) -> int:
+    plots.output_format(args.output)
+    images, labels = test_set(args)
+    if args.grid is None and not args.misclassified:
+        _check_index(args.index, len(images))
+        plots.save_digit(images[args.index], int(labels[args.index]), args.output)
+        print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}")
+        return 0
+    predicted = _predicted(args, images)
+    chosen = (predicted != labels).nonzero()[0] if args.misclassified else range(len(images))
+    chosen = chosen[: args.grid or 16]
+    plots.save_grid(images[chosen], labels[chosen], predicted[chosen], args.output)
+    wrong = int((predicted[chosen] != labels[chosen]).sum())
+    print(f"wrote {args.output}: {len(chosen)} test images, {wrong} predicted wrong")
+    return 0
+
+
+def _plot_confusion(args: argparse.Namespace) -> int:
+    plots.output_format(args.output)
+    images, labels = test_set(args)
+    predicted = _predicted(args, images)
+    plots.save_confusion(labels, predicted, args.output)
+    print(f"wrote {args.output}: accuracy {float((predicted == labels).mean())}")
+    return 0
+
+
+def _plot_probs(args: argparse.Namespace) -> int:
+    plots.output_format(args.output)
+    images, labels = test_set(args)
+    _check_index(args.index, len(images))
+    _, backend, network = _network(args)
+    scores = network.predict(backend.asarray(images[args.index : args.index + 1 or None]))
+    probabilities = to_numpy(softmax(scores))[0]
+    plots.save_probabilities(images[args.index], int(labels[args.index]), probabilities, args.output)
+    print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}, "
+          f"predicted {int(probabilities.argmax())}")
+    return 0
+
+
+def _plot_filters(args: argparse.Namespace) -> int:
+    plots.output_format(args.output)
+    model, backend = model_backend(args)
+    network = load_network(args, model, backend)
+    learned = to_numpy(network.params["W1"])
+    initial = to_numpy(model.network(backend, seed=0, **({"sizes": _sizes_of(learned)} if model.dense else {}))
+                       .params["W1"])
+    plots.save_filters(initial, learned, args.output)
+    print(f"wrote {args.output}: {learned.shape[-1] if learned.ndim == 2 else learned.shape[0]} first-layer filters "
+          f"of {model.name}, random and learned")
+    return 0
+
+
+def _sizes_of(w1: np.ndarray) -> list[int]:
+    """Sizes of a dense network whose first layer is ``w1``: only W1's shape matters for the picture."""
+    return [w1.shape[0], w1.shape[1], 10]
+
+
+def _plot_activations(args: argparse.Namespace) -> int:
+    plots.output_format(args.output)
+    plots.save_activations(args.output)
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,124 @@
+"""``xpnet train``: train a network of the registry on MNIST by backpropagation."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from typing import Any
+
+from ..backends import get_backend
+from ..datasets.mnist import load_split
+from ..errors import XpnetError
+from ..io.download import check_writable
+from ..io.weights import check_network, save_weights
+from ..models import MODELS
+from ..train import OPTIMIZERS, fit
+from ._common import (
+    MAX_BATCH,
+    add_backend_args,
+    add_model_arg,
+    at_most,
+    finite_positive,
+    positive_int,
+    progress_bar,
+    test_set,
+)
+
+# The command line's learning rates: higher than the book's class defaults, so that a few epochs show learning.
+TRAIN_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.005}
+MAX_LAYER = 65_536  # units in one layer of `train --sizes`
+MAX_PARAMETERS = 50_000_000  # weights of a `train --sizes` network (200 MB in float32)
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed for numpy.random.default_rng, an integer from 0 to 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63 - 1, got {text!r}")
+    return value
+
+
+def add_to(commands: Any) -> list[argparse.ArgumentParser]:
+    train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 to 8)")
+    add_backend_args(train)
+    add_model_arg(train)
+    train.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
+    train.add_argument("--epochs", type=at_most(10_000), default=5, help="passes over the training set (default 5)")
+    train.add_argument("--batch-size", type=at_most(MAX_BATCH), default=100, help="images per step (default 100)")
+    train.add_argument("--optimizer", choices=tuple(TRAIN_LR), default="adam", help="default adam")
+    train.add_argument("--lr", type=finite_positive, help="learning rate (default: "
+                       + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
+    train.add_argument("--seed", type=seed, default=0, help="seeds the weights and the batch order (default 0)")
+    train.add_argument("--sizes", help="with --model mlp: layer sizes (default 784,50,100,10)")
+    train.add_argument("--activation", choices=("sigmoid", "relu"),
+                       help="with --model mlp: hidden activation (default sigmoid)")
+    train.add_argument("--init", choices=("xavier", "he"), help="with --model mlp: weight scale (default xavier)")
+    train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
+    train.add_argument("--train-on-test", type=positive_int, metavar="N",
+                       help="train on the first N test images and test on the rest (without the training split)")
+    train.add_argument("--json", action="store_true", help="print each epoch as one JSON object")
+    train.set_defaults(run=run)
+    return [train]
+
+
+def run(args: argparse.Namespace) -> int:
+    check_writable(args.save)
+    model = MODELS[args.model]
+    backend = get_backend(args.backend, args.device)
+    options: dict[str, Any] = {}
+    if model.dense:
+        options = {"sizes": _sizes(args.sizes, model.features, model.classes),
+                   "activation": args.activation or "sigmoid", "weight_init_std": args.init or "xavier"}
+    elif args.sizes or args.activation or args.init:
+        raise XpnetError(f"--sizes, --activation and --init are for dense networks such as --model mlp; "
+                         f"{args.model} is the book's as it is")
+    net = model.network(backend, seed=args.seed, dtype="float32", **options)
+    if args.train_on_test:
+        images, labels = test_set(args)
+        cut = args.train_on_test
+        if cut >= len(labels):
+            raise XpnetError(f"--train-on-test {cut}: must leave test images (there are {len(labels)})")
+        train_set, test_split = (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+    else:
+        train_set = load_split("train", normalize=False, data_dir=args.data_dir)
+        test_split = load_split("test", normalize=False, data_dir=args.data_dir)
+    train_set, test_split = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_split))
+    optimizer = OPTIMIZERS[args.optimizer](lr=TRAIN_LR[args.optimizer] if args.lr is None else args.lr)
+    n = train_set[0].shape[0]
+    with progress_bar(n * args.epochs, args.batch_size) as update:
+        for epoch in fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer,
+                         batch_size=args.batch_size, seed=args.seed, progress=update):
+            if args.json:
+                print(json.dumps(epoch), flush=True)
+            else:
+                print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, "
+                      f"train accuracy {epoch['train_accuracy']:.4f}, test accuracy {epoch['test_accuracy']:.4f}, "
+                      f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
+    save_weights(args.save, net.params, check=check_network if model.dense else None)
+    hint = " --activation relu" if options.get("activation") == "relu" else ""
+    print(f"saved {args.save} ({n} training images); score it with: "
+          f"xpnet infer --model {model.name} --weights {args.save}{hint}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _sizes(text: str | None, features: int, classes: int) -> list[int]:
+    """--sizes as a list of layer sizes, range-checked (default: chapter 3's)."""
+    text = text or f"{features},50,100,{classes}"
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        raise XpnetError(f"--sizes {text!r}: expected integers separated by commas") from None
+    if (len(sizes) < 2 or sizes[0] != features or sizes[-1] != classes
+            or not 1 <= min(sizes) <= max(sizes) <= MAX_LAYER):
+        raise XpnetError(f"--sizes {text!r}: needs {features} inputs first, {classes} outputs last, each from 1 to "
+                         f"{MAX_LAYER:,}")
+    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+    if parameters > MAX_PARAMETERS:
+        raise XpnetError(f"--sizes {text!r}: {parameters:,} weights, more than the {MAX_PARAMETERS:,} "
+                         "this command trains")
+    return sizes

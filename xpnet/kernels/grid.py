@@ -1,0 +1,274 @@
+"""The tuned array-API kernels for convolution and max pooling: the book's values, less memory traffic.
+
+Convolution: the batch is read channel-major, (C, N, H, W), and laid end to
+end in one zero-filled buffer: each image takes a block of ``rows`` x ``row``,
+with ``top`` zero rows above it and ``left`` zero columns before each of its
+rows. An image's padding is then the zeros around it, and what one filter
+tap reads for the whole batch is a single strided run of that buffer. The
+outputs are computed on a grid of ``rows / stride`` x ``row`` an image,
+whose top-left OH x OW are the convolution's; the rest (a few columns and
+rows, and ``stride`` times the columns for strides above 1) are computed and
+dropped.
+
+The taps of some filter rows are copied into a patch matrix (im2col from
+standard slicing and ``concat``), with a row of ones under them that the
+bias multiplies. A filter row further down reads the same patches a few
+block rows further on. So where a filter row has at least as many weights
+(FW x C) as there are filters, one filter row is copied (a third of the
+copying for 3 x 3 filters), all rows' filters are stacked into one matrix,
+and one product gives each row's share, which is added to the first's from a
+few block rows on; with few channels (the first layers) every filter row is
+copied and one product is the result. Only the summation order differs from
+the book's. The (N, C, H, W) result is a view of a channel-major array,
+which the next layer reads as it is.
+
+A pass writes only into arrays it has just made (array-api-extra's ``at``,
+and ``+=``), and on immutable arrays (JAX) binds new ones instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_extra as xpx
+from array_api_compat import device
+
+from ..backends import array_namespace
+from .reference import out_size
+
+Array = Any
+Blocks = Callable[[Array, "Grid"], Array]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Where a convolution of ``W``'s shape reads and writes, for images of one size."""
+
+    fn: int
+    c: int
+    fh: int
+    fw: int
+    stride: int
+    out_h: int
+    out_w: int
+    top: int  # zero rows above each image
+    left: int  # zero columns before each image row
+    rows: int  # rows of an image's block, zeros included
+    row: int  # columns of a block row, zeros included
+    spare: int  # zero blocks after the last image: the last outputs' taps read into them
+    start: int  # where the first output's first tap reads
+
+    @classmethod
+    def of(cls, w_shape: tuple[int, ...], height: int, width: int, stride: int, pad: int) -> Grid:
+        fn, c, fh, fw = w_shape
+        s = stride
+        out_h, out_w = out_size(height, fh, s, pad), out_size(width, fw, s, pad)
+        # rows and row are multiples of the stride, so that a filter row further down is a whole step of the grid
+        top = max(pad, s * out_h - height)
+        top += -(height + top) % s
+        left = max(pad, out_w - width)
+        left += -(width + left) % s
+        rows, row = height + top, width + left
+        start = (top - pad) * row + left - pad
+        reach = start + (fh - 1) * row + fw - s  # how far the last output's taps read past the last image's block
+        return cls(fn, c, fh, fw, s, out_h, out_w, top, left, rows, row, max(1, -(-reach // (rows * row))), start)
+
+    @property
+    def copied(self) -> int:
+        """Filter rows whose taps are copied into the patch matrix: one when a filter row has at least as
+        many weights (FW x C) as there are filters, else all."""
+        return 1 if self.fw * self.c >= self.fn else self.fh
+
+    @property
+    def block(self) -> int:
+        return self.rows * self.row
+
+    def taps(self) -> list[slice]:
+        """Where each copied tap reads the flat buffer of blocks: strided runs, row-major over (filter row, column).
+
+        Each run has as many entries as the output grid and, when filter rows
+        are left to views, the block rows those views reach further on. Its
+        stop is counted from the end, past the spare blocks, so that it needs
+        no batch size (a traced batch has none).
+        """
+        s = self.stride
+        extra = (self.fh - self.copied) * (self.row // s)
+        runs = []
+        for first in (self.start + i * self.row + j for i in range(self.copied) for j in range(self.fw)):
+            stop = first + s * (extra - 1) + 1 - self.spare * self.block
+            runs.append(slice(first, stop if stop < 0 else None, s))
+        return runs
+
+    def shifts(self) -> list[tuple[slice, slice]]:
+        """Each group's block of rows in the product with the patch matrix, and the columns that hold its
+        share of the outputs: a group further down reads the patches a few block rows further on."""
+        step = self.row // self.stride
+        return [(slice(g * self.fn, (g + 1) * self.fn),
+                 slice(i * step, (i + self.copied - self.fh) * step or None))  # stops from the end
+                for g, i in enumerate(range(0, self.fh, self.copied))]
+
+
+def swap_batch_channels(x: Array) -> Array:
+    """(N, C, H, W) as (C, N, H, W) and back: a view."""
+    return array_namespace(x).permute_dims(x, (1, 0, 2, 3))
+
+
+def blocks_by_scatter(images: Array, grid: Grid) -> Array:
+    """Channel-major ``images`` (C, N, H, W) in their zero-filled blocks, flat: (C, (N + spare) * rows * row)."""
+    xp = array_namespace(images)
+    c, n, _, _ = images.shape
+    blocks = xp.zeros((c, n + grid.spare, grid.rows, grid.row), dtype=images.dtype, device=device(images))
+    where = (slice(None), slice(0, n), slice(grid.top, None), slice(grid.left, None))
+    return xp.reshape(xpx.at(blocks, where).set(images, xp=xp), (c, -1))
+
+
+def _patches(x: Array, grid: Grid, blocks: Blocks) -> Array:
+    """The patch matrix of ``x`` (N, C, H, W): the copied taps' runs (C rows each) and a row of ones."""
+    flat = blocks(swap_batch_channels(x), grid)
+    taps = [flat[:, run] for run in grid.taps()]
+    return array_namespace(x).concat([*taps, full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
+
+
+def full(like: Array, shape: tuple[int | None, ...], value: float = 0) -> Array:
+    """An array of ``shape`` filled with ``value``, in ``like``'s dtype and on its device; a size None is
+    ``like``'s own on that axis.
+
+    None stands for a symbolic batch (a graph being traced). That array is
+    broadcast from ``like``: a traced ``full`` needs every size, and
+    ``full_like`` forgets the static sizes that the next layers read.
+    """
+    xp = array_namespace(like)
+    if None not in shape:
+        return xp.full(shape, value, dtype=like.dtype, device=device(like))
+    corner = like[tuple(slice(None) if size is None else slice(0, 1) for size in shape)]
+    # corner != corner is true only where corner is NaN: as 0 or 1, times 0, it is 0 either way
+    sizes = tuple(1 if size is None else size for size in shape)
+    return xp.astype(corner != corner, like.dtype) * xp.zeros(sizes, dtype=like.dtype) + value
+
+
+def blocks_by_concat(images: Array, grid: Grid) -> Array:
+    """:func:`blocks_by_scatter` for a traced batch, which has no size to ask zeros of: the blocks are
+    concatenated (and ONNX Runtime runs these concatenations twice as fast as the scatter would be)."""
+    xp = array_namespace(images)
+    c, n, h, _ = images.shape
+    blocks = xp.concat([full(images, (c, n, h, grid.left)), images], axis=3)
+    blocks = xp.reshape(xp.concat([full(blocks, (c, n, grid.top, grid.row)), blocks], axis=2), (c, -1))
+    return xp.concat([blocks, full(blocks, (c, grid.spare * grid.block))], axis=1)
+
+
+def _filters(w: Array, b: Array, grid: Grid) -> Array:
+    """The filters as one matrix for the patch matrix: (groups * FN, copied rows * FW * C + 1).
+
+    A group is a run of copied filter rows (one group, or one for each row);
+    each group takes a block of FN rows. The last column is the bias in the
+    first block and zeros in the others, for the patch matrix's row of ones.
+    """
+    xp = array_namespace(w, b)
+    groups = grid.fh // grid.copied
+    filters = xp.reshape(xp.permute_dims(w, (0, 2, 3, 1)), (grid.fn, groups, -1))  # the patch matrix's order
+    filters = xp.reshape(xp.permute_dims(filters, (1, 0, 2)), (groups * grid.fn, -1))
+    bias = xp.concat([b, xp.zeros((groups - 1) * grid.fn, dtype=b.dtype, device=device(b))])
+    return xp.concat([filters, xp.reshape(bias, (-1, 1))], axis=1)
+
+
+def conv_forward(x: Array, w: Array, b: Array, stride: int, pad: int, blocks: Blocks = blocks_by_scatter) -> Array:
+    """The convolution of ``x`` (N, C, H, W) with filters ``w`` (FN, C, FH, FW) and bias ``b`` (FN,):
+    (N, FN, OH, OW). ``blocks`` lays the batch out (see :func:`blocks_by_scatter`)."""
+    xp = array_namespace(x, w)
+    grid = Grid.of(tuple(w.shape), x.shape[2], x.shape[3], stride, pad)
+    # one product for every group (a taller matrix multiplies faster than three short ones), then each
+    # group's share added, in place where the library allows it (else bound anew)
+    products = xp.matmul(_filters(w, b, grid), _patches(x, grid, blocks))
+    out = functools.reduce(operator.iadd, (products[part] for part in grid.shifts()))
+    out = xp.reshape(out, (grid.fn, -1, grid.rows // stride, grid.row))
+    return swap_batch_channels(out[:, :, : grid.out_h, : grid.out_w])
+
+
+def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Array) -> tuple[Array, Array, Array]:
+    """``(dx, dW, db)`` of :func:`conv_forward` at ``x`` for the output gradient ``dout`` (N, FN, OH, OW).
+
+    The patches are built again from ``x``: kept alive from one batch to the
+    next, a patch matrix several times the size of ``x`` would push every
+    pass's arrays out of the cache.
+    """
+    xp = array_namespace(dout, w)
+    n, _, h, width = x.shape
+    grid = Grid.of(tuple(w.shape), h, width, stride, pad)
+    fn, c = grid.fn, grid.c
+    patches = _patches(x, grid, blocks_by_scatter)
+    on_grid = xp.zeros((fn, n, grid.rows // stride, grid.row), dtype=dout.dtype, device=device(dout))
+    on_grid = xpx.at(on_grid, (slice(None), slice(None), slice(0, grid.out_h), slice(0, grid.out_w))
+                     ).set(swap_batch_channels(dout), xp=xp)
+    on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
+    db = xp.sum(on_grid, axis=1)
+    shifts = grid.shifts()
+    dproducts = xp.zeros((len(shifts) * fn, patches.shape[1]), dtype=dout.dtype, device=device(dout))
+    for part in shifts:  # each group's share goes back where it was read
+        dproducts = xpx.at(dproducts, part).set(on_grid, xp=xp)
+    dfilters = xp.reshape(xp.matmul(dproducts, patches[:-1, :].T), (len(shifts), fn, -1))  # no row of ones:
+    dfilters = xp.reshape(xp.permute_dims(dfilters, (1, 0, 2)), (fn, grid.fh, grid.fw, c))  # db is above
+    dw = xp.permute_dims(dfilters, (0, 3, 1, 2))
+    dpatches = xp.matmul(_filters(w, b, grid).T, dproducts)
+    dflat = xp.zeros((c, (n + grid.spare) * grid.block), dtype=dout.dtype, device=device(dout))
+    for k, run in enumerate(grid.taps()):  # each tap's gradient added back where the tap read
+        dflat = xpx.at(dflat, (slice(None), run)).add(dpatches[k * c : (k + 1) * c, :], xp=xp)
+    dx = xp.reshape(dflat, (c, n + grid.spare, grid.rows, grid.row))[:, :n, grid.top :, grid.left :]
+    return swap_batch_channels(dx), dw, db
+
+
+def every(start: int, count: int, stride: int) -> slice:
+    """``count`` indices from ``start``, ``stride`` apart."""
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
+def pad_hw(x: Array, pad: int) -> Array:
+    """``x`` of shape (C, N, H, W) with ``pad`` rows and columns of zeros on each side (standard concat only)."""
+    if pad == 0:
+        return x
+    xp = array_namespace(x)
+    c, n, h, w = x.shape
+    x = xp.concat([full(x, (c, n, pad, w)), x, full(x, (c, n, pad, w))], axis=2)
+    return xp.concat([full(x, (c, n, h + 2 * pad, pad)), x, full(x, (c, n, h + 2 * pad, pad))], axis=3)
+
+
+def _windows(x: Array, pool_h: int, pool_w: int, stride: int, pad: int) -> list[Array]:
+    """What each window position sees of channel-major ``x`` (C, N, H, W): strided views (C, N, OH, OW), row-major
+    over (window row, window column), of ``x`` padded with zeros."""
+    _, _, height, width = x.shape
+    out_h, out_w = out_size(height, pool_h, stride, pad), out_size(width, pool_w, stride, pad)
+    x = pad_hw(x, pad)
+    return [x[:, :, every(i, out_h, stride), every(j, out_w, stride)] for i in range(pool_h) for j in range(pool_w)]
+
+
+def pool_forward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int) -> Array:
+    """Max pooling of ``x`` (N, C, H, W) over ``pool_h`` x ``pool_w`` windows: (N, C, OH, OW)."""
+    xp = array_namespace(x)
+    image, s = pad_hw(swap_batch_channels(x), pad), stride
+    out_h, out_w = out_size(x.shape[2], pool_h, s, pad), out_size(x.shape[3], pool_w, s, pad)
+    # elementwise maxima of strided views, no copy of them: over each window's rows first, which reads
+    # whole image rows, then over its columns, in half the data
+    rows = functools.reduce(xp.maximum, [image[:, :, every(i, out_h, s), :] for i in range(pool_h)])
+    pooled = functools.reduce(xp.maximum, [rows[..., every(j, out_w, s)] for j in range(pool_w)])
+    # the reshape (a no-op on values) states the sizes, which a traced graph would otherwise forget
+    return swap_batch_channels(xp.reshape(pooled, (x.shape[1], -1, out_h, out_w)))
+
+
+def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array) -> Array:
+    """The gradient of :func:`pool_forward` at ``x``: each window's ``dout`` goes to its first maximum, as the
+    book's ``argmax`` sends it."""
+    xp = array_namespace(dout)
+    image, dout = swap_batch_channels(x), swap_batch_channels(dout)
+    zeros = xp.zeros_like(dout)
+    arg_max = xp.argmax(xp.stack(_windows(image, pool_h, pool_w, stride, pad)), axis=0)
+    c, n, h, w = image.shape
+    out_h, out_w = dout.shape[2:]
+    grad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=dout.dtype, device=device(dout))
+    for k in range(pool_h * pool_w):
+        i, j = divmod(k, pool_w)
+        where = (slice(None), slice(None), every(i, out_h, stride), every(j, out_w, stride))
+        grad = xpx.at(grad, where).add(xp.where(arg_max == k, dout, zeros), xp=xp)
+    return swap_batch_channels(grad[:, :, pad : pad + h, pad : pad + w])

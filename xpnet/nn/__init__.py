@@ -1,0 +1,9 @@
+"""Layers and the one kind of network: :mod:`.base` (the layer protocol), :mod:`.layers`
+and :mod:`.model`."""
+
+from .base import Layer
+from .layers import ACTIVATIONS, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+from .model import Model, Params
+
+__all__ = ["ACTIVATIONS", "Affine", "Convolution", "Dropout", "Layer", "Model", "Params", "Pooling", "Relu",
+           "Sigmoid", "SoftmaxWithLoss", "Tanh"]

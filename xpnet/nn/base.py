@@ -1,0 +1,55 @@
+"""The layer protocol (after DeZero's ``Layer``). A layer has
+
+- ``params`` and ``grads``: dicts of arrays under the book's names (``W``, ``b``; ``gamma``, ``beta``), the
+  gradients set by ``backward``;
+- ``forward(x, train=False)``: the output; with ``train`` it keeps what ``backward`` needs (and dropout drops,
+  batch normalization uses the batch's statistics); without, it keeps nothing, so threads may share a layer;
+- ``backward(dout)``: the input's gradient, after a ``forward(x, train=True)``;
+- state that outlives a batch (running statistics, a recurrent layer's hidden state), cleared by
+  ``reset_state()``;
+- declared properties that tell a network what it may do with it: ``decays`` (the parameters that weight
+  decay applies to), ``affine`` (``x @ W + b`` on flattened rows), ``monotone`` (elementwise and
+  non-decreasing), ``commutes_with_monotone`` (max pooling), ``tanh_form`` (the layer is
+  ``shift + outer * tanh(inner * x)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+Array = Any
+
+
+class Layer:
+    """Base of every layer: parameters registered by name, nothing kept between calls unless declared."""
+
+    param_names: ClassVar[tuple[str, ...]] = ()
+    decays: ClassVar[tuple[str, ...]] = ()
+    affine: ClassVar[bool] = False
+    monotone: ClassVar[bool] = False
+    commutes_with_monotone: ClassVar[bool] = False
+    tanh_form: ClassVar[tuple[float, float, float] | None] = None  # (inner, outer, shift)
+
+    @property
+    def params(self) -> dict[str, Array]:
+        return {name: getattr(self, name) for name in self.param_names}
+
+    @params.setter
+    def params(self, values: Mapping[str, Array]) -> None:
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    @property
+    def grads(self) -> dict[str, Array]:
+        """The gradients of the last ``backward``, under the parameters' names."""
+        return {name: getattr(self, f"d{name}") for name in self.param_names}
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        raise NotImplementedError
+
+    def backward(self, dout: Array) -> Array:
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        """Forget state carried from batch to batch (none here)."""

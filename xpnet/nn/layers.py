@@ -1,0 +1,178 @@
+"""The book's ``common/layers.py`` for any array-API array, on the layer protocol of :mod:`xpnet.nn.base`.
+
+Names, constructor arguments and attributes are the book's (``Affine(W, b)``
+with ``W``, ``b``, ``dW``, ``db``; ``Convolution(W, b, stride, pad)`` with
+filters (FN, C, FH, FW) on (N, C, H, W) images). Convolution and pooling run
+the kernels that :func:`xpnet.kernels.kernels_for` picks for their input.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from array_api_compat import device
+
+from ..backends import array_namespace
+from ..functions import cross_entropy_error, one_hot, relu, sigmoid, softmax
+from ..kernels import kernels_for
+from .base import Layer
+
+Array = Any
+
+
+class Relu(Layer):
+    """max(x, 0); backward stops the gradient where ``x <= 0``, as the book's mask does."""
+
+    monotone = True
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        if train:
+            self.x = x  # the mask is made in backward
+        return relu(x)
+
+    def backward(self, dout: Array) -> Array:
+        xp = array_namespace(dout)
+        return xp.where(self.x <= 0, xp.zeros_like(dout), dout)
+
+
+class Sigmoid(Layer):
+    """1 / (1 + exp(-x)); backward multiplies by out * (1 - out)."""
+
+    monotone = True
+    tanh_form = (0.5, 0.5, 0.5)  # sigmoid(a) = 0.5 + 0.5 * tanh(0.5 * a)
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        out = sigmoid(x)
+        if train:
+            self.out = out
+        return out
+
+    def backward(self, dout: Array) -> Array:
+        return dout * (1.0 - self.out) * self.out
+
+
+class Tanh(Layer):
+    """tanh(x); backward multiplies by 1 - out^2."""
+
+    monotone = True
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        out = array_namespace(x).tanh(x)
+        if train:
+            self.out = out
+        return out
+
+    def backward(self, dout: Array) -> Array:
+        return dout * (1.0 - self.out * self.out)
+
+
+class Affine(Layer):
+    """x @ W + b for x of shape (batch, ...), flattened to (batch, W.shape[0]) in C order, as the book's.
+
+    ``W``: (n_in, n_out), ``b``: (n_out,); mixed float dtypes promote as the
+    standard says (``matmul`` and ``+``).
+    """
+
+    param_names = ("W", "b")
+    decays = ("W",)
+    affine = True
+
+    def __init__(self, W: Array, b: Array) -> None:  # noqa: N803 - the book's names
+        self.W, self.b = W, b
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        xp = array_namespace(x, self.W)
+        flat = xp.reshape(x, (-1, math.prod(x.shape[1:])))  # not x.shape[0]: it may be symbolic
+        if train:
+            self.original_x_shape, self.x = x.shape, flat
+        out = xp.matmul(flat, self.W)
+        if out.dtype != self.b.dtype:  # a float64 bias promotes a float32 product, as the standard's + does
+            return out + self.b
+        out += self.b  # in place where the library allows it, else a new array: both correct
+        return out
+
+    def backward(self, dout: Array) -> Array:
+        xp = array_namespace(dout, self.W)
+        self.dW = xp.matmul(self.x.T, dout)
+        self.db = xp.sum(dout, axis=0)
+        return xp.reshape(xp.matmul(dout, self.W.T), self.original_x_shape)
+
+
+class SoftmaxWithLoss(Layer):
+    """Softmax, then the cross-entropy error (kept as ``loss``); backward gives (y - t) / batch."""
+
+    def forward(self, x: Array, t: Array) -> Array:  # type: ignore[override] - the book's loss layer takes labels
+        self.y = softmax(x)
+        self.t = one_hot(t, self.y)
+        self.loss = cross_entropy_error(self.y, self.t)
+        return self.loss
+
+    def backward(self, dout: float = 1) -> Array:
+        return (self.y - self.t) * (dout / self.y.shape[0])
+
+
+class Convolution(Layer):
+    """The book's convolution: ``W`` (FN, C, FH, FW), ``b`` (FN,); input and output (N, C, H, W)."""
+
+    param_names = ("W", "b")
+    decays = ("W",)
+
+    def __init__(self, W: Array, b: Array, stride: int = 1, pad: int = 0) -> None:  # noqa: N803 - the book's names
+        self.W, self.b, self.stride, self.pad = W, b, stride, pad
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        if train:
+            self.x = x
+        return kernels_for(x).conv_forward(x, self.W, self.b, self.stride, self.pad)
+
+    def backward(self, dout: Array) -> Array:
+        dx, self.dW, self.db = kernels_for(dout).conv_backward(self.x, self.W, self.b, self.stride, self.pad, dout)
+        return dx
+
+
+class Pooling(Layer):
+    """The book's max pooling over ``pool_h`` x ``pool_w`` windows; input and output (N, C, H, W)."""
+
+    commutes_with_monotone = True
+
+    def __init__(self, pool_h: int, pool_w: int, stride: int = 2, pad: int = 0) -> None:
+        self.pool_h, self.pool_w, self.stride, self.pad = pool_h, pool_w, stride, pad
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        if train:
+            self.x = x
+        return kernels_for(x).pool_forward(x, self.pool_h, self.pool_w, self.stride, self.pad)
+
+    def backward(self, dout: Array) -> Array:
+        return kernels_for(dout).pool_backward(self.x, self.pool_h, self.pool_w, self.stride, self.pad, dout)
+
+
+class Dropout(Layer):
+    """The book's dropout: in training, each unit is dropped with probability ``dropout_ratio``;
+    in inference every unit is kept and scaled by ``1 - dropout_ratio``.
+
+    The random mask comes from ``numpy.random.default_rng(seed)`` on the host.
+    """
+
+    def __init__(self, dropout_ratio: float = 0.5, *, seed: int | None = None) -> None:
+        self.dropout_ratio = dropout_ratio
+        self._rng = np.random.default_rng(seed)
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        if not train:
+            return x * (1.0 - self.dropout_ratio)
+        xp = array_namespace(x)
+        keep = self._rng.random(tuple(x.shape)) > self.dropout_ratio
+        self.mask = xp.asarray(keep, device=device(x))
+        return xp.where(self.mask, x, xp.zeros_like(x))
+
+    def backward(self, dout: Array) -> Array:
+        xp = array_namespace(dout)
+        return xp.where(self.mask, dout, xp.zeros_like(dout))
+
+
+ACTIVATIONS: dict[str, type[Layer]] = {"sigmoid": Sigmoid, "relu": Relu}
+__all__ = ["ACTIVATIONS", "Affine", "Convolution", "Dropout", "Layer", "Pooling", "Relu", "Sigmoid",
+           "SoftmaxWithLoss", "Tanh"]

@@ -1,0 +1,296 @@
+"""The one kind of network, :class:`Model` (after DeZero's ``Model``): ordered layers and a loss layer, with the
+book's network interface: ``params`` (a flat view under the book's keys ``W1``, ``b1``, ...), ``predict``,
+``loss``, ``gradient``, ``accuracy``, ``save_params``/``load_params``, and ``to(backend)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import pickle
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..backends import Backend, array_namespace, dtype_name, dtype_of, get_backend, to_numpy
+from .base import Layer
+from .layers import Affine, SoftmaxWithLoss, Tanh
+
+Array = Any
+
+
+class Params(MutableMapping):
+    """A network's parameters under the book's keys (``W1``, ``b1``, ...), read from and written to its layers.
+
+    Setting ``params["W1"]`` rebinds the layer's ``W``, so the layers never
+    lose sight of their parameters. The keys are fixed: a new key or a
+    deletion raises KeyError.
+    """
+
+    def __init__(self, model: Model) -> None:
+        self._model = model
+
+    def __getitem__(self, key: str) -> Array:
+        layer, name = self._model._keys[key]
+        return getattr(self._model.layers[layer], name)
+
+    def __setitem__(self, key: str, value: Array) -> None:
+        if key not in self._model._keys:
+            raise KeyError(f"{key!r} is not a parameter of this network (it has {', '.join(self._model._keys)})")
+        layer, name = self._model._keys[key]
+        setattr(self._model.layers[layer], name, value)
+
+    def __delitem__(self, key: str) -> None:
+        raise KeyError(f"a network's parameters cannot be deleted ({key!r})")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._model._keys)
+
+    def __len__(self) -> int:
+        return len(self._model._keys)
+
+    def __repr__(self) -> str:
+        return f"Params({', '.join(f'{key}: {tuple(self[key].shape)}' for key in self)})"
+
+
+class Model:
+    """Ordered layers (``layers``, by the book's names), a loss layer (``last_layer``) and the book's interface.
+
+    ``input_shape``: one sample's shape, (n_in,) for dense networks, (C, H, W)
+    for convolutional ones (flat rows are then reshaped). Subclasses build
+    their layers with :meth:`add` in ``__init__``; what xpnet adds to the
+    book's constructor arguments (``seed``, ``backend``, ``dtype``) is
+    keyword-only. Weights are drawn from ``numpy.random.default_rng(seed)``
+    on the host, in ``dtype`` (default: the backend's default float).
+    """
+
+    input_shape: tuple[int, ...] = ()
+    weight_decay_lambda: float = 0.0
+
+    def __init__(self, *, seed: int | None = None, backend: Backend | str = "cpu", dtype: Any = None) -> None:
+        self.backend = get_backend(backend)
+        self._dtype = dtype_of(self.backend.xp, dtype, self.backend.device)
+        self._rng = np.random.default_rng(seed)
+        self.layers: dict[str, Layer] = {}
+        self.last_layer: Layer = SoftmaxWithLoss()
+        self._keys: dict[str, tuple[str, str]] = {}  # "W1" -> ("Affine1", "W")
+        self._folded_pixels = False
+
+    # building
+    def add(self, name: str, layer: Layer, number: int | None = None) -> Layer:
+        """Append ``layer`` as ``name``; its parameters appear in ``params`` as name + ``number`` (``W1``)."""
+        self.layers[name] = layer
+        for param in layer.param_names:
+            self._keys[f"{param}{number}"] = (name, param)
+        return layer
+
+    def noise(self, shape: tuple[int, ...], scale: float) -> Array:
+        """Gaussian noise of ``shape`` times ``scale``, drawn on the host from the network's seeded generator."""
+        return self.backend.asarray(self._rng.standard_normal(shape) * scale, dtype=self._dtype)
+
+    def zeros(self, n: int) -> Array:
+        return self.backend.xp.zeros(n, dtype=self._dtype, device=self.backend.device)
+
+    # parameters
+    @property
+    def params(self) -> Params:
+        return Params(self)
+
+    @params.setter
+    def params(self, values: Mapping[str, Array]) -> None:
+        """Rebind every parameter at once; the keys must be the network's and the shapes as they are."""
+        if set(values) != set(self._keys):
+            raise KeyError(f"expected the parameters {sorted(self._keys, key=_natural)}, "
+                           f"got {sorted(values, key=_natural)}")
+        for key, value in values.items():
+            if tuple(value.shape) != tuple(self.params[key].shape):
+                raise ValueError(f"{key} has shape {tuple(value.shape)}, not this network's "
+                                 f"{tuple(self.params[key].shape)}")
+        for key, value in values.items():
+            self.params[key] = value
+
+    @property
+    def grads(self) -> dict[str, Array]:
+        """The gradients of the last :meth:`gradient` (weight decay not included), under the book's keys."""
+        return {key: self.layers[layer].grads[name] for key, (layer, name) in self._keys.items()}
+
+    @property
+    def dtype(self) -> Any:
+        """The network's floating dtype: the standard's result_type of its parameters."""
+        values = list(self.params.values())
+        return array_namespace(*values).result_type(*values)
+
+    def to(self, backend: Backend | str) -> Model:
+        """Move every parameter to ``backend`` (a Backend or a spec such as ``"cuda"``), keeping its dtype
+        (BackendError where ``backend`` has none such); returns the network."""
+        target = get_backend(backend)
+        dtype = dtype_of(target.xp, dtype_name(self.dtype), target.device)
+        self.params = {key: target.asarray(to_numpy(value), dtype=dtype) for key, value in self.params.items()}
+        self.backend = target
+        return self
+
+    def bound(self, params: Mapping[str, Array]) -> Model:
+        """A copy of this network that computes with ``params`` (its own stay as they are): for compiled
+        callers, which pass the weights as arguments so that a compiled copy never scores with stale ones."""
+        clone = copy.copy(self)
+        clone.layers = {name: copy.copy(layer) for name, layer in self.layers.items()}
+        for key, value in params.items():
+            layer, name = self._keys[key]
+            setattr(clone.layers[layer], name, value)
+        return clone
+
+    def reset_state(self) -> None:
+        for layer in self.layers.values():
+            layer.reset_state()
+
+    # computing
+    def forward(self, x: Array, train: bool = False) -> Array:
+        """The layers' scores (before the softmax), (batch, n_out), for checked input (see :meth:`predict`)."""
+        x = self._prepared(x)
+        for layer in self.layers.values():
+            x = layer.forward(x, train)
+        return x
+
+    def predict(self, x: Array, train_flg: bool = False) -> Array:
+        """Scores before the softmax, (batch, n_out), of a batch ``x``: uint8 pixels (as pixel / 255) or floats
+        (cast to the network's dtype), as rows or in ``input_shape``. In inference the network first rewrites
+        itself (:meth:`inference`): the same scores, less work."""
+        if train_flg:
+            return self.forward(x, True)
+        xp = array_namespace(x)
+        return self.inference(pixels=x.dtype == xp.uint8).forward(x)
+
+    def loss(self, x: Array, t: Array, train_flg: bool = True) -> Array:
+        """Cross-entropy error of the batch (labels or one-hot ``t``) plus the weight decay, a 0-d array."""
+        y = self.predict(x, train_flg)
+        decay = sum(0.5 * self.weight_decay_lambda * _sum_of_squares(self.params[key]) for key in self._decayed())
+        return self.last_layer.forward(y, t) + decay
+
+    def accuracy(self, x: Array, t: Array, batch_size: int = 100) -> float:
+        """Fraction of ``x`` classified as ``t`` says (labels or one-hot), in batches (:func:`xpnet.accuracy`)."""
+        from ..scoring import accuracy
+
+        return accuracy(self, x, t, batch_size)
+
+    def gradient(self, x: Array, t: Array) -> dict[str, Array]:
+        """Every parameter's gradient of :meth:`loss`, by backpropagation, under the book's keys."""
+        self.loss(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        grads = self.grads
+        for key in self._decayed():
+            grads[key] = grads[key] + self.weight_decay_lambda * self.params[key]
+        return grads
+
+    def numerical_gradient(self, x: Array, t: Array) -> dict[str, Array]:
+        """The same gradients by central differences (slow: for checking :meth:`gradient`)."""
+        from ..train.gradients import numerical_gradient
+
+        grads = {}
+        for key, value in self.params.items():
+
+            def loss_at(probe: Array, key: str = key, value: Array = value) -> Array:
+                self.params[key] = probe
+                try:
+                    return self.loss(x, t)
+                finally:
+                    self.params[key] = value
+
+            grads[key] = numerical_gradient(loss_at, value)
+        return grads
+
+    def save_params(self, file_name: str = "params.pkl") -> None:
+        """The parameters as the book saves them: a pickled dict of NumPy arrays under the book's keys."""
+        from ..io.download import save_atomically
+
+        arrays = {key: to_numpy(value) for key, value in self.params.items()}
+
+        def write(temporary: Path) -> None:
+            with open(temporary, "wb") as file:
+                pickle.dump(arrays, file)
+
+        save_atomically(Path(file_name), write)
+
+    def load_params(self, file_name: str = "params.pkl") -> None:
+        """Parameters from a file of the book's format (or ``.npz``), read without running code, placed on
+        this network's backend in its dtype."""
+        from ..io.weights import load_weights
+
+        weights = load_weights(file_name, check=None)
+        self.params = {key: self.backend.asarray(value, dtype=self._dtype) for key, value in weights.items()}
+
+    # inference rewrites
+    def inference(self, pixels: bool = False) -> Model:
+        """This network rewritten for inference, by what its layers declare; the same scores, less work.
+
+        - A monotone elementwise layer (ReLU) just before a max pooling runs after it: the two commute
+          exactly (NaN and padding zeros included), and the pooling leaves fewer values to rectify.
+        - A layer of the form ``shift + outer * tanh(inner * a)`` (the sigmoid, whose ``a`` is
+          ``tanh(a / 2) / 2 + 1/2``) between two affine layers becomes a ``tanh``: ``inner`` moves into the
+          affine layer before it, ``outer`` and ``shift`` into the one after (W * outer, and b + shift times
+          W's column sums). A hidden layer then costs one product, one bias add and one tanh.
+        - With ``pixels`` (uint8 input), a first affine layer takes in the 1/255 that scales them.
+        """
+        names, layers = list(self.layers), list(self.layers.values())
+        for k in range(len(layers) - 1):
+            if layers[k].monotone and layers[k + 1].commutes_with_monotone:
+                layers[k], layers[k + 1] = layers[k + 1], layers[k]
+                names[k], names[k + 1] = names[k + 1], names[k]
+        folds = [0 < k < len(layers) - 1 and layers[k].tanh_form is not None and layers[k - 1].affine
+                 and layers[k + 1].affine for k in range(len(layers))]
+        pixels = pixels and bool(layers) and layers[0].affine
+        if not (pixels or any(folds)):
+            return self._rewired(names, layers, folded_pixels=False)
+        rewritten = []
+        for k, layer in enumerate(layers):
+            if folds[k]:
+                rewritten.append(Tanh())
+                continue
+            if not layer.affine:
+                rewritten.append(layer)
+                continue
+            w, b = layer.W, layer.b
+            if k == 0 and pixels:
+                w = w * (1 / 255)
+            if k > 0 and folds[k - 1]:
+                _, outer, shift = layers[k - 1].tanh_form
+                w, b = w * outer, b + shift * array_namespace(w).sum(w, axis=0)
+            if k < len(layers) - 1 and folds[k + 1]:
+                inner = layers[k + 1].tanh_form[0]
+                w, b = w * inner, b * inner
+            rewritten.append(Affine(w, b))
+        return self._rewired(names, rewritten, folded_pixels=pixels)
+
+    def _rewired(self, names: list[str], layers: list[Layer], folded_pixels: bool) -> Model:
+        clone = copy.copy(self)
+        clone.layers = dict(zip(names, layers, strict=True))
+        clone._folded_pixels = folded_pixels
+        return clone
+
+    def _prepared(self, x: Array) -> Array:
+        """``x`` in the network's dtype (uint8 pixels divided by 255 unless a rewrite took that in) and shape."""
+        xp = array_namespace(x)
+        pixels = x.dtype == xp.uint8
+        x = xp.astype(x, self.dtype)
+        if pixels and not self._folded_pixels:
+            x = x / 255
+        if len(self.input_shape) > 1 and x.ndim == 2:
+            x = xp.reshape(x, (-1, *self.input_shape))  # -1: the batch may be symbolic (a traced graph)
+        return x
+
+    def _decayed(self) -> list[str]:
+        if not self.weight_decay_lambda:
+            return []
+        return [key for key, (layer, name) in self._keys.items() if name in self.layers[layer].decays]
+
+
+def _sum_of_squares(w: Array) -> Array:
+    return array_namespace(w).sum(w * w)
+
+
+def _natural(key: str) -> tuple[str, int]:
+    """W2 before W10."""
+    head = key.rstrip("0123456789")
+    return head, int(key[len(head):] or 0)

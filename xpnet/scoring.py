@@ -1,0 +1,246 @@
+"""Batched scoring on any backend: :func:`accuracy` and :func:`predicted_labels`.
+
+A network is scored as it is: nothing is swapped in or out of it. The
+batches run through an *executor*: ``"eager"`` (one batch after another),
+``"threads"`` (one worker a core, each taking the next batch as it finishes
+one), ``"chunks"`` (a lazy library's: each chunk of a batch's size scored
+in a task of its own, the counts computed together) or ``"jit"`` (each
+batch through a compiled copy of the pass, where the library has a
+compiler, with the weights passed as arguments). By default the input
+chooses: lazy arrays go to chunks, arrays of a compiling library to jit,
+the rest to threads when ``workers`` > 1.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from array_api_compat import device
+
+from .backends import array_namespace, default_dtype, is_lazy, to_numpy
+from .backends.runtime import compiled, compiles, compute_each, parallel_map, per_chunk
+
+Array = Any
+EXECUTORS = ("eager", "threads", "chunks", "jit")
+
+
+def accuracy(
+    model: Any,
+    x: Array,
+    t: Array,
+    batch_size: int = 100,
+    *,
+    workers: int = 1,
+    progress: Callable[[int], object] | None = None,
+    executor: str | None = None,
+) -> float:
+    """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
+
+    ``model``: a network (:class:`xpnet.nn.Model`: its ``inference`` gives
+    the pass that scores, ``params`` and ``bound`` let a compiled copy take
+    the weights as arguments). ``x``: (n, ...) floating point or uint8
+    pixels, converted one batch at a time; ``t``: (n,) integer labels in
+    0..n_out-1 or (n, n_out) one-hot. The running count stays on the device:
+    one device-to-host transfer at the end. Raises ValueError when a sample
+    scores NaN (NaN in its input, say) or a label does not fit the outputs.
+    ``progress``, if given, is called with each batch's size once the batch
+    is done (``tqdm``'s ``update`` fits). ``workers``: batches scored at once
+    (threads); ``executor``: see the module docstring. The result depends on
+    neither.
+    """
+    _check_model(model)
+    xp = array_namespace(x, t)
+    batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
+    n = _check_labels(x, t)
+    _check_samples(model, x)
+    executor = _executor(executor, x, workers)
+    counts_dtype = default_dtype(xp, "integral", device(x))
+    count = _batch_counter(model, x, executor, counts_dtype)
+
+    def batch_counts(start: int) -> Array:
+        stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
+        return count(x[start:stop, ...], t[start:stop, ...])
+
+    starts = range(0, n, batch_size)
+    if executor == "chunks":  # each chunk scored in a task of its own, the counts computed together
+        chunks = per_chunk(count, x, t, batch_size)
+        sizes = [min(batch_size, n - start) for start in starts]
+        tally = sum(compute_each(chunks, None if progress is None else (lambda i: progress(sizes[i]))))
+    else:
+        threads = workers if executor == "threads" else 1
+        tally = to_numpy(_eager_tally(batch_counts, starts, min(threads, len(starts)), device(x), progress))
+    correct, nan_rows, stray_labels = (int(v) for v in tally)
+    if stray_labels:
+        n_out = model.predict(x[:1, ...]).shape[-1]
+        raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
+    if nan_rows:
+        raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
+    return correct / n
+
+
+def predicted_labels(
+    model: Any,
+    x: Array,
+    batch_size: int = 100,
+    *,
+    workers: int = 1,
+    progress: Callable[[int], object] | None = None,
+) -> np.ndarray:
+    """The predicted class of each sample of ``x`` (as :func:`accuracy` reads it), as a NumPy array (n,)."""
+    _check_model(model)
+    xp = array_namespace(x)
+    batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
+    n = x.shape[0]
+    _check_samples(model, x)
+    plan = model.inference(pixels=x.dtype == xp.uint8)
+
+    def labels(start: int) -> np.ndarray:
+        batch = to_numpy(xp.argmax(plan.forward(x[start : min(start + batch_size, n), ...]), axis=1))
+        if progress is not None:
+            progress(batch.shape[0])
+        return batch
+
+    with parallel_map(min(workers, max(1, -(-n // batch_size))), device(x)) as map_:
+        return np.concatenate(list(map_(labels, range(0, n, batch_size))) or [np.zeros(0, np.int64)])
+
+
+def _executor(executor: str | None, x: Array, workers: int) -> str:
+    if executor is None:
+        return "chunks" if is_lazy(x) else "jit" if compiles(x) else "threads" if workers > 1 else "eager"
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    if (executor == "chunks") != is_lazy(x):
+        raise ValueError(f"executor {executor!r} does not fit {type(x).__name__} input")
+    return executor
+
+
+def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any) -> Callable[[Array, Array], Array]:
+    """``count(images, targets)``: [correct, NaN rows, labels out of range] of one batch (for chunks, of one
+    chunk's arrays, scored with the weights brought there)."""
+    pixels = x.dtype == array_namespace(x).uint8
+    if executor == "chunks":
+        host = {key: to_numpy(value) for key, value in model.params.items()}
+
+        def chunk_counts(images: Array, targets: Array) -> Array:
+            xp = array_namespace(images)
+            local = model.bound({key: xp.asarray(value) for key, value in host.items()}).inference(pixels=pixels)
+            return _count(local, images, targets, default_dtype(xp, "integral", device(images)))
+
+        return chunk_counts
+    if executor == "jit":
+        jitted = compiled(_bound_count, x, model, static=("pixels", "counts_dtype"))
+        weights = dict(model.params)
+        return lambda images, targets: jitted(weights, images, targets, pixels=pixels, counts_dtype=counts_dtype)
+    plan = model.inference(pixels=pixels)  # rewritten once for the whole pass
+    return lambda images, targets: _count(plan, images, targets, counts_dtype)
+
+
+def _bound_count(model: Any, weights: dict[str, Array], images: Array, targets: Array, *, pixels: bool,
+                 counts_dtype: Any) -> Array:
+    return _count(model.bound(weights).inference(pixels=pixels), images, targets, counts_dtype)
+
+
+def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any) -> Array:
+    xp = array_namespace(images, targets)
+    scores = plan.forward(images)
+    n_out = scores.shape[-1]
+    if targets.ndim == 2 and targets.shape[1] != n_out:
+        raise ValueError(f"t has one-hot rows of width {targets.shape[1]} but the network has {n_out} outputs")
+    labels = targets if targets.ndim == 1 else xp.argmax(targets, axis=1)
+    # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
+    counts = xp.stack([
+        xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
+        xp.count_nonzero(xp.isnan(scores[:, 0])),
+        xp.count_nonzero((labels < 0) | (labels >= n_out)),
+    ])
+    return xp.astype(counts, counts_dtype)
+
+
+def _eager_tally(
+    batch_counts: Callable[[int], Array],
+    starts: range,
+    workers: int,
+    on: Any,
+    progress: Callable[[int], object] | None,
+) -> Array:
+    """The sum of ``batch_counts`` over ``starts`` on device ``on``; each worker takes the next batch when it
+    is done with one, so that a worker slowed down (a shared machine) leaves the others more."""
+    lock = threading.Lock()
+    pending = iter(starts)
+    abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
+
+    def share_tally(_: int) -> Array | None:
+        tally = None  # built from the first batch's counts, so it lives where they do
+        try:
+            while not abandoned.is_set():
+                with lock:
+                    start = next(pending, None)
+                if start is None:
+                    break
+                counts = batch_counts(start)
+                tally = counts if tally is None else tally + counts
+                if progress is not None:
+                    with lock:
+                        progress(min(starts.step, starts.stop - start))
+        except BaseException:
+            abandoned.set()
+            raise
+        return tally
+
+    with parallel_map(max(workers, 1), on) as map_:
+        try:
+            shares = list(map_(share_tally, range(max(workers, 1))))
+        except BaseException:
+            abandoned.set()
+            raise
+    shares = [share for share in shares if share is not None]  # a worker may have found no batch left
+    xp = array_namespace(*shares)
+    return xp.sum(xp.stack(shares), axis=0)
+
+
+def _check_model(model: Any) -> None:
+    if not callable(getattr(model, "inference", None)):
+        raise TypeError(f"expected a network (an xpnet.nn.Model), got {type(model).__name__}")
+
+
+def _check_samples(model: Any, x: Array) -> None:
+    """``x`` must hold samples of the network's input shape, or flat rows of as many numbers."""
+    shape = tuple(getattr(model, "input_shape", ()))
+    if not shape or tuple(x.shape[1:]) in (shape, (math.prod(shape),)):
+        return
+    if x.ndim == 2:
+        raise ValueError(f"x has {x.shape[1]} features per sample but the network takes {math.prod(shape)}")
+    raise ValueError(f"x has samples of shape {tuple(x.shape[1:])} but the network takes {shape} (or rows of "
+                     f"{math.prod(shape)})")
+
+
+def _positive(name: str, value: object) -> int:
+    """``value`` as an int of at least 1 (NumPy integers welcome); ValueError naming ``name`` otherwise."""
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = 0
+    if isinstance(value, bool) or number < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return number
+
+
+def _check_labels(x: Array, t: Array) -> int:
+    """The number of samples, once ``x`` and ``t`` are seen to fit each other; ValueError or TypeError if not."""
+    xp = array_namespace(x, t)
+    if x.ndim < 2:
+        raise ValueError(f"x has shape {tuple(x.shape)}: expected (n_samples, ...)")
+    if t.ndim not in (1, 2) or t.shape[0] != x.shape[0]:
+        raise ValueError(f"t has shape {tuple(t.shape)} but x holds {x.shape[0]} samples: expected (n,) or (n, n_out)")
+    if x.shape[0] == 0:
+        raise ValueError("x is empty: no samples to score")
+    if t.ndim == 1 and not xp.isdtype(t.dtype, "integral"):
+        raise TypeError(f"t has dtype {t.dtype}: labels must be integers (or one-hot rows)")
+    if t.ndim == 2 and not xp.isdtype(t.dtype, ("integral", "real floating")):
+        raise TypeError(f"t has dtype {t.dtype}: one-hot labels must be numbers")
+    return x.shape[0]

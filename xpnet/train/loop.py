@@ -1,0 +1,78 @@
+"""The training loop: one epoch of mini-batches (:func:`train_epoch`) and epochs with their scores (:func:`fit`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+from array_api_compat import device
+
+from ..backends import array_namespace, to_numpy
+from ..backends.runtime import refuse_lazy, single_threaded_blas
+from ..nn import Model
+from .optimizers import Optimizer
+
+Array = Any
+
+
+def train_epoch(
+    net: Model,
+    x: Array,
+    t: Array,
+    optimizer: Optimizer,
+    rng: np.random.Generator,
+    batch_size: int = 100,
+    progress: Callable[[int], object] | None = None,
+) -> float:
+    """One pass over ``(x, t)`` in mini-batches of a random order; returns the mean loss (before weight decay).
+
+    Images may be uint8 pixels or floats (see ``LayerNet.predict``). The order
+    goes to the device once; the loss is summed on the device and read once.
+    BLAS runs on one thread meanwhile: mini-batch products are too small to
+    share, and a second thread only waits (or, on a loaded machine, stalls).
+    Dask is refused: its graph would grow with every step.
+    """
+    refuse_lazy(x, "training")
+    xp = array_namespace(x, t)
+    n = x.shape[0]
+    order = xp.asarray(rng.permutation(n), device=device(x))
+    loss_sum = None
+    with single_threaded_blas():
+        for start in range(0, n, batch_size):
+            rows = order[start : min(start + batch_size, n)]
+            grads = net.gradient(xp.take(x, rows, axis=0), xp.take(t, rows, axis=0))
+            optimizer.update(net.params, grads)
+            batch_loss = net.last_layer.loss * rows.shape[0]
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            if progress is not None:
+                progress(rows.shape[0])
+    return float(to_numpy(loss_sum)) / n
+
+
+def fit(
+    net: Model,
+    train: tuple[Array, Array],
+    test: tuple[Array, Array],
+    *,
+    epochs: int,
+    optimizer: Optimizer,
+    batch_size: int = 100,
+    seed: int = 0,
+    progress: Callable[[int], object] | None = None,
+) -> Iterator[dict[str, float]]:
+    """Train for ``epochs``; yields after each its mean loss, train and test accuracy and seconds."""
+    rng = np.random.default_rng(seed)
+    for epoch in range(1, epochs + 1):
+        start = time.perf_counter()
+        loss = train_epoch(net, *train, optimizer, rng, batch_size, progress)
+        seconds = time.perf_counter() - start
+        yield {
+            "epoch": epoch,
+            "loss": loss,
+            "train_accuracy": net.accuracy(*train, batch_size=1000),
+            "test_accuracy": net.accuracy(*test, batch_size=1000),
+            "seconds": seconds,
+            "images_per_s": train[0].shape[0] / seconds,
+        }

@@ -1,0 +1,98 @@
+"""The book's optimizers (``common/optimizer.py``) for arrays of any backend, with its default learning rates.
+
+Each ``update(params, grads)`` binds new arrays into ``params`` (a network's
+``params`` writes them through to its layers), which works on immutable
+arrays too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import MutableMapping
+from typing import Any
+
+from ..backends import array_namespace
+
+Array = Any
+Grads = dict[str, Array]
+
+
+class SGD:
+    """Stochastic gradient descent: W <- W - lr * dW."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr = lr
+
+    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
+        for key in grads:
+            params[key] = params[key] - self.lr * grads[key]
+
+
+class Momentum:
+    """v <- momentum * v - lr * dW; W <- W + v."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
+        self.lr, self.momentum, self.v = lr, momentum, {}
+
+    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
+        for key in grads:
+            self.v[key] = self.momentum * self.v.get(key, 0.0) - self.lr * grads[key]
+            params[key] = self._moved(params[key], self.v[key], grads[key])
+
+    def _moved(self, param: Array, velocity: Array, grad: Array) -> Array:
+        return param + velocity
+
+
+class Nesterov(Momentum):
+    """Nesterov's accelerated gradient, in the book's form: the velocity as Momentum's, a look-ahead step."""
+
+    def _moved(self, param: Array, velocity: Array, grad: Array) -> Array:
+        return param + self.momentum**2 * velocity - (1 + self.momentum) * self.lr * grad
+
+
+class AdaGrad:
+    """h <- h + dW^2; W <- W - lr * dW / (sqrt(h) + 1e-7)."""
+
+    def __init__(self, lr: float = 0.01) -> None:
+        self.lr, self.h = lr, {}
+
+    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
+        for key in grads:
+            xp = array_namespace(grads[key])
+            self.h[key] = self._accumulated(self.h.get(key, 0.0), grads[key] * grads[key])
+            params[key] = params[key] - self.lr * grads[key] / (xp.sqrt(self.h[key]) + 1e-7)
+
+    def _accumulated(self, h: Array, squared: Array) -> Array:
+        return h + squared
+
+
+class RMSprop(AdaGrad):
+    """AdaGrad with a forgetting sum: h <- decay_rate * h + (1 - decay_rate) * dW^2."""
+
+    def __init__(self, lr: float = 0.01, decay_rate: float = 0.99) -> None:
+        super().__init__(lr)
+        self.decay_rate = decay_rate
+
+    def _accumulated(self, h: Array, squared: Array) -> Array:
+        return self.decay_rate * h + (1 - self.decay_rate) * squared
+
+
+class Adam:
+    """Adam with the book's bias correction folded into the learning rate."""
+
+    def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
+        self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, {}, {}
+
+    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
+        self.iter += 1
+        lr_t = self.lr * math.sqrt(1 - self.beta2**self.iter) / (1 - self.beta1**self.iter)
+        for key in grads:
+            xp = array_namespace(grads[key])
+            self.m[key] = self.m.get(key, 0.0) + (1 - self.beta1) * (grads[key] - self.m.get(key, 0.0))
+            self.v[key] = self.v.get(key, 0.0) + (1 - self.beta2) * (grads[key] ** 2 - self.v.get(key, 0.0))
+            params[key] = params[key] - lr_t * self.m[key] / (xp.sqrt(self.v[key]) + 1e-7)
+
+
+Optimizer = SGD | Momentum | Nesterov | AdaGrad | RMSprop | Adam
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adagrad": AdaGrad, "rmsprop": RMSprop,
+              "adam": Adam}
