@@ -12,6 +12,8 @@ from typing import Any
 from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend
 from ..backends.runtime import reuse_freed_memory
 from ..config import get_config
+from ..errors import XpnetError
+from ..io.weights import read_about
 from ..models import MODELS, ModelEntry
 
 # Upper limits, so that no argument can make a command allocate or spawn without bound.
@@ -58,8 +60,9 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=tuple(MODELS), default="mlp",
-                        help="; ".join(f"{name}: {model.title}" for name, model in MODELS.items()) + " (default mlp)")
+    parser.add_argument("--model", choices=tuple(MODELS),
+                        help="; ".join(f"{name}: {model.title}" for name, model in MODELS.items())
+                        + " (default: the model a weights file of xpnet train records, else mlp)")
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
@@ -71,9 +74,25 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
                         "its pinned commit; $XPNET_WEIGHTS for mlp)")
 
 
+def chosen_model(args: argparse.Namespace) -> ModelEntry:
+    """The model that --model names, or that the --weights file records (with its --activation); the file's
+    record must agree with --model when both are there."""
+    about = read_about(args.weights) if getattr(args, "weights", None) else {}
+    recorded = about.get("model")
+    if recorded is not None and recorded not in MODELS:
+        raise XpnetError(f"{args.weights}: holds weights of a model this xpnet does not know ({recorded!r})")
+    if args.model and recorded and args.model != recorded:
+        raise XpnetError(f"{args.weights}: holds {recorded} weights (as xpnet train recorded), not {args.model}'s")
+    args.model = args.model or recorded or "mlp"
+    if hasattr(args, "activation") and not args.activation and about.get("activation"):
+        args.activation = about["activation"]
+    return MODELS[args.model]
+
+
 def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
-    """The model that --model names, and the backend of --backend and --device with the model's batch size."""
-    model = MODELS[args.model]
+    """The model that --model (or the weights file) names, and the backend of --backend and --device with the
+    model's batch size."""
+    model = chosen_model(args)
     if model.reuse_memory:
         reuse_freed_memory()
     backend = get_backend(args.backend, args.device, workers=getattr(args, "workers", None))

@@ -8,8 +8,7 @@ from typing import Any
 from ..backends import get_backend
 from ..export import INPUTS, onnx_model, save_onnx
 from ..io.download import check_writable
-from ..models import MODELS
-from ._common import add_model_arg
+from ._common import add_model_arg, chosen_model
 
 
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
@@ -26,7 +25,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.output)
-    model = MODELS[args.model]
+    model = chosen_model(args)
     network = model.load(get_backend("cpu"), args.weights, args.dtype)
     save_onnx(onnx_model(model, network, input_dtype=args.input), args.output)
     print(f"wrote {args.output}: {model.title}, input 'images' {args.input} (N, {model.features}), outputs "

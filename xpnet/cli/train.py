@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import sys
 from typing import Any
 
@@ -12,7 +13,7 @@ from ..backends import get_backend
 from ..datasets.mnist import load_split
 from ..errors import XpnetError
 from ..io.download import check_writable
-from ..io.weights import check_network, save_weights
+from ..io.weights import check_network, read_about, save_weights
 from ..models import MODELS
 from ..train import OPTIMIZERS, fit
 from ._common import (
@@ -68,7 +69,13 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.save)
+    args.model = args.model or "mlp"
     model = MODELS[args.model]
+    if os.path.isfile(args.save):
+        recorded = read_about(args.save).get("model")
+        if recorded is None or recorded != model.name:
+            raise XpnetError(f"--save {args.save}: there already, holding {recorded or 'weights xpnet did not record'}"
+                             f"{'' if recorded is None else ' weights'}; give another path or remove it")
     backend = get_backend(args.backend, args.device)
     options: dict[str, Any] = {}
     if model.dense:
@@ -99,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, "
                       f"train accuracy {epoch['train_accuracy']:.4f}, test accuracy {epoch['test_accuracy']:.4f}, "
                       f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
-    save_weights(args.save, net.params, check=check_network if model.dense else None)
-    hint = " --activation relu" if options.get("activation") == "relu" else ""
-    print(f"saved {args.save} ({n} training images); score it with: "
-          f"xpnet infer --model {model.name} --weights {args.save}{hint}", file=sys.stderr if args.json else sys.stdout)
+    about = {"model": model.name, "dtype": "float32", **({"activation": options["activation"]} if options else {})}
+    save_weights(args.save, net.params, check=check_network if model.dense else None, about=about)
+    print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}",
+          file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import math
 import operator
 import os
@@ -114,6 +115,8 @@ def _dtype(*args: object) -> np.dtype:
 
 
 Check = Callable[[dict[str, np.ndarray]], None]
+ABOUT = "__xpnet__"  # the .npz member that says what a file of save_weights holds
+ABOUT_CAP = 1 << 16
 
 
 def dense_layers(network: Mapping[str, Any]) -> list[tuple[Any, Any]]:
@@ -177,12 +180,16 @@ def load_weights(
 
 
 def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any], *,
-                 check: Check | None = check_network) -> None:
+                 check: Check | None = check_network, about: Mapping[str, Any] | None = None) -> None:
     """Save weights (arrays of any backend) as ``.npz``, no pickles inside; whole or not at all.
 
-    ``check`` (default: a dense network's) runs first, so a broken network is never written.
+    ``check`` (default: a dense network's) runs first, so a broken network is
+    never written. ``about``: what the file holds (the model's name, its
+    activation, ...), JSON, read back by :func:`read_about`.
     """
     arrays = {key: to_numpy(value) for key, value in network.items()}
+    if about is not None:
+        arrays[ABOUT] = np.frombuffer(json.dumps(dict(about)).encode(), dtype=np.uint8)
     try:
         if check is not None:
             check(arrays)
@@ -196,12 +203,31 @@ def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any], *,
     save_atomically(Path(path), write)
 
 
+def read_about(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What an ``.npz`` that :func:`save_weights` wrote says it holds (``{}`` for other files); DataError if it
+    says it in a way that is not a JSON object of at most ``ABOUT_CAP`` bytes."""
+    data = read_capped(path, WEIGHTS_CAP, "a weights file")
+    if data[:4] != b"PK\x03\x04":
+        return {}
+    with reading(path), zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [member for member in archive.infolist() if member.filename == f"{ABOUT}.npy"]
+        if not members:
+            return {}
+        with archive.open(members[0]) as stream:
+            text = read_npy_stream(stream, members[0].file_size, ABOUT_CAP)
+        about = json.loads(text.tobytes().decode())
+        if not isinstance(about, dict):
+            raise DataError(f"{ABOUT} is not a JSON object")
+    return about
+
+
 def _read_weights(path: Path, check: Check | None, data: bytes | None = None) -> dict[str, np.ndarray]:
     """Parse the weights file ``path`` (its bytes ``data``, if already read) and check its arrays."""
     data = read_capped(path, WEIGHTS_CAP, "a weights file") if data is None else data
     with reading(path):
         if data[:4] == b"PK\x03\x04":
             network = _read_npz(data)
+            network.pop(ABOUT, None)
         else:
             # protocol 0's string opcodes decode escapes, and a bad one in a hostile file would warn
             # (DeprecationWarning) on top of the one error that the file gets

@@ -1,8 +1,17 @@
 """The book's networks (:mod:`.mlp`, :mod:`.convnets`) and the registry that every command reads."""
 
 from .convnets import DeepConvNet, SimpleConvNet
-from .mlp import MultiLayerNet, TwoLayerNet, chapter3_network
+from .mlp import MultiLayerNet, MultiLayerNetExtend, TwoLayerNet, chapter3_network
 from .registry import MODELS, ModelEntry, register
 
-__all__ = ["MODELS", "DeepConvNet", "ModelEntry", "MultiLayerNet", "SimpleConvNet", "TwoLayerNet",
-           "chapter3_network", "register"]
+__all__ = [
+    "MODELS",
+    "DeepConvNet",
+    "ModelEntry",
+    "MultiLayerNet",
+    "MultiLayerNetExtend",
+    "SimpleConvNet",
+    "TwoLayerNet",
+    "chapter3_network",
+    "register",
+]

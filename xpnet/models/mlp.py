@@ -1,5 +1,5 @@
-"""The book's fully connected networks: chapter 5's ``TwoLayerNet`` and chapter 6's ``MultiLayerNet``
-(chapter 3's 784-50-100-10 network is a ``MultiLayerNet`` with sigmoid layers)."""
+"""The book's fully connected networks: chapter 5's ``TwoLayerNet``, chapter 6's ``MultiLayerNet`` and
+``MultiLayerNetExtend`` (chapter 3's 784-50-100-10 network is a ``MultiLayerNet`` with sigmoid layers)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..backends import Backend, array_namespace, backend_of
 from ..io.weights import dense_layers
-from ..nn import ACTIVATIONS, Affine, Model, Relu
+from ..nn import ACTIVATIONS, Affine, BatchNormalization, Dropout, Model, Relu
 
 
 class TwoLayerNet(Model):
@@ -86,6 +88,56 @@ class MultiLayerNet(Model):
             self.add(f"Affine{k}", Affine(w, b), k)
             if k < len(layers):
                 self.add(f"Activation_function{k}", ACTIVATIONS[self.activation]())
+
+
+class MultiLayerNetExtend(MultiLayerNet):
+    """The book's extended network (chapter 6): :class:`MultiLayerNet` with batch normalization after each hidden
+    affine layer (``use_batchnorm``, parameters ``gamma1``, ``beta1``, ...) and dropout after each hidden
+    activation (``use_dropout``, ratio ``dropout_ration``, the book's spelling).
+
+    As in the book, ``loss`` runs in inference unless ``train_flg`` is set;
+    ``gradient`` trains. Each dropout layer draws its masks from a generator
+    seeded from ``seed``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size_list: Sequence[int],
+        output_size: int,
+        activation: str = "relu",
+        weight_init_std: float | str = "relu",
+        weight_decay_lambda: float = 0,
+        use_dropout: bool = False,
+        dropout_ration: float = 0.5,
+        use_batchnorm: bool = False,
+        *,
+        seed: int | None = None,
+        backend: Backend | str = "cpu",
+        dtype: Any = None,
+    ) -> None:
+        self.use_dropout, self.dropout_ration, self.use_batchnorm = use_dropout, dropout_ration, use_batchnorm
+        self._dropout_seeds = np.random.SeedSequence(seed) if seed is not None else None
+        super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std, weight_decay_lambda,
+                         seed=seed, backend=backend, dtype=dtype)
+
+    def _add_dense(self, layers: list[tuple[Any, Any]]) -> None:
+        xp = self.backend.xp
+        for k, (w, b) in enumerate(layers, start=1):
+            self.add(f"Affine{k}", Affine(w, b), k)
+            if k == len(layers):
+                break
+            if self.use_batchnorm:
+                size = w.shape[1]
+                gamma = xp.ones(size, dtype=self._dtype, device=self.backend.device)
+                self.add(f"BatchNorm{k}", BatchNormalization(gamma, self.zeros(size)), k)
+            self.add(f"Activation_function{k}", ACTIVATIONS[self.activation]())
+            if self.use_dropout:
+                seed = None if self._dropout_seeds is None else self._dropout_seeds.spawn(1)[0]
+                self.add(f"Dropout{k}", Dropout(self.dropout_ration, seed=seed))
+
+    def loss(self, x: Any, t: Any, train_flg: bool = False) -> Any:
+        return super().loss(x, t, train_flg)
 
 
 def init_scale(weight_init_std: float | str, n_in: int) -> float:

@@ -2,8 +2,32 @@
 and :mod:`.model`."""
 
 from .base import Layer
-from .layers import ACTIVATIONS, Affine, Convolution, Dropout, Pooling, Relu, Sigmoid, SoftmaxWithLoss, Tanh
+from .layers import (
+           ACTIVATIONS,
+           Affine,
+           BatchNormalization,
+           Convolution,
+           Dropout,
+           Pooling,
+           Relu,
+           Sigmoid,
+           SoftmaxWithLoss,
+           Tanh,
+)
 from .model import Model, Params
 
-__all__ = ["ACTIVATIONS", "Affine", "Convolution", "Dropout", "Layer", "Model", "Params", "Pooling", "Relu",
-           "Sigmoid", "SoftmaxWithLoss", "Tanh"]
+__all__ = [
+    "ACTIVATIONS",
+    "Affine",
+    "BatchNormalization",
+    "Convolution",
+    "Dropout",
+    "Layer",
+    "Model",
+    "Params",
+    "Pooling",
+    "Relu",
+    "Sigmoid",
+    "SoftmaxWithLoss",
+    "Tanh",
+]

@@ -119,17 +119,25 @@ class Convolution(Layer):
     param_names = ("W", "b")
     decays = ("W",)
 
-    def __init__(self, W: Array, b: Array, stride: int = 1, pad: int = 0) -> None:  # noqa: N803 - the book's names
+    def __init__(self, W: Array, b: Array | float, stride: int = 1, pad: int = 0) -> None:  # noqa: N803
         self.W, self.b, self.stride, self.pad = W, b, stride, pad
 
     def forward(self, x: Array, train: bool = False) -> Array:
         if train:
             self.x = x
-        return kernels_for(x).conv_forward(x, self.W, self.b, self.stride, self.pad)
+        return kernels_for(x).conv_forward(x, self.W, self._bias(), self.stride, self.pad)
 
     def backward(self, dout: Array) -> Array:
-        dx, self.dW, self.db = kernels_for(dout).conv_backward(self.x, self.W, self.b, self.stride, self.pad, dout)
+        dx, self.dW, self.db = kernels_for(dout).conv_backward(self.x, self.W, self._bias(), self.stride, self.pad,
+                                                               dout)
         return dx
+
+    def _bias(self) -> Array:
+        """``b`` as one value per filter: the book passes a number too (``Convolution(w, 0)``)."""
+        if hasattr(self.b, "shape") and self.b.shape == (self.W.shape[0],):
+            return self.b
+        xp = array_namespace(self.W)
+        return xp.full(self.W.shape[0], float(self.b), dtype=self.W.dtype, device=device(self.W))
 
 
 class Pooling(Layer):
@@ -173,6 +181,69 @@ class Dropout(Layer):
         return xp.where(self.mask, dout, xp.zeros_like(dout))
 
 
+class BatchNormalization(Layer):
+    """The book's batch normalization: ``gamma * (x - mean) / sqrt(var + 1e-6) + beta`` over the batch, per feature
+    of the flattened samples ((N, D), or (N, C, H, W) as (N, C * H * W)).
+
+    Training normalizes by the batch's own statistics and moves the running
+    ones (``running_mean``, ``running_var``) by ``1 - momentum`` towards
+    them; inference normalizes by the running ones. The running statistics are
+    state that outlives a batch: they start at zero when first needed.
+    """
+
+    param_names = ("gamma", "beta")
+
+    def __init__(self, gamma: Array, beta: Array, momentum: float = 0.9, running_mean: Array | None = None,
+                 running_var: Array | None = None) -> None:
+        self.gamma, self.beta, self.momentum = gamma, beta, momentum
+        self.running_mean, self.running_var = running_mean, running_var
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        xp = array_namespace(x, self.gamma)
+        shape = x.shape
+        x = xp.reshape(x, (shape[0], -1))
+        if self.running_mean is None:
+            self.running_mean = xp.zeros(x.shape[1], dtype=x.dtype, device=device(x))
+            self.running_var = xp.zeros(x.shape[1], dtype=x.dtype, device=device(x))
+        if train:
+            mu = xp.mean(x, axis=0)
+            xc = x - mu
+            var = xp.mean(xc**2, axis=0)
+            std = xp.sqrt(var + 10e-7)
+            xn = xc / std
+            self.input_shape, self.xc, self.xn, self.std = shape, xc, xn, std
+            self.running_mean = self.momentum * self.running_mean + (1 - self.momentum) * mu
+            self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
+        else:
+            xn = (x - self.running_mean) / xp.sqrt(self.running_var + 10e-7)
+        return xp.reshape(self.gamma * xn + self.beta, shape)
+
+    def backward(self, dout: Array) -> Array:
+        xp = array_namespace(dout, self.gamma)
+        dout = xp.reshape(dout, (dout.shape[0], -1))
+        batch = dout.shape[0]
+        self.dbeta = xp.sum(dout, axis=0)
+        self.dgamma = xp.sum(self.xn * dout, axis=0)
+        dxn = self.gamma * dout
+        dxc = dxn / self.std
+        dstd = -xp.sum((dxn * self.xc) / (self.std * self.std), axis=0)
+        dvar = 0.5 * dstd / self.std
+        dxc = dxc + (2.0 / batch) * self.xc * dvar
+        dmu = xp.sum(dxc, axis=0)
+        return xp.reshape(dxc - dmu / batch, self.input_shape)
+
+
 ACTIVATIONS: dict[str, type[Layer]] = {"sigmoid": Sigmoid, "relu": Relu}
-__all__ = ["ACTIVATIONS", "Affine", "Convolution", "Dropout", "Layer", "Pooling", "Relu", "Sigmoid",
-           "SoftmaxWithLoss", "Tanh"]
+__all__ = [
+    "ACTIVATIONS",
+    "Affine",
+    "BatchNormalization",
+    "Convolution",
+    "Dropout",
+    "Layer",
+    "Pooling",
+    "Relu",
+    "Sigmoid",
+    "SoftmaxWithLoss",
+    "Tanh",
+]

@@ -130,6 +130,15 @@ class Model:
         self.backend = target
         return self
 
+    def placed(self, x: Array) -> Array:
+        """Host data (NumPy arrays, lists, numbers) on this network's device, as the book's scripts feed it;
+        arrays of a library already are where they are."""
+        if isinstance(x, (list, tuple, int, float)):
+            x = np.asarray(x)
+        if isinstance(x, np.ndarray) and self.backend.name != "numpy":
+            return self.backend.asarray(x)
+        return x
+
     def bound(self, params: Mapping[str, Array]) -> Model:
         """A copy of this network that computes with ``params`` (its own stay as they are): for compiled
         callers, which pass the weights as arguments so that a compiled copy never scores with stale ones."""
@@ -156,6 +165,7 @@ class Model:
         """Scores before the softmax, (batch, n_out), of a batch ``x``: uint8 pixels (as pixel / 255) or floats
         (cast to the network's dtype), as rows or in ``input_shape``. In inference the network first rewrites
         itself (:meth:`inference`): the same scores, less work."""
+        x = self.placed(x)
         if train_flg:
             return self.forward(x, True)
         xp = array_namespace(x)
@@ -164,6 +174,7 @@ class Model:
     def loss(self, x: Array, t: Array, train_flg: bool = True) -> Array:
         """Cross-entropy error of the batch (labels or one-hot ``t``) plus the weight decay, a 0-d array."""
         y = self.predict(x, train_flg)
+        t = self.placed(t)
         decay = sum(0.5 * self.weight_decay_lambda * _sum_of_squares(self.params[key]) for key in self._decayed())
         return self.last_layer.forward(y, t) + decay
 
@@ -171,11 +182,11 @@ class Model:
         """Fraction of ``x`` classified as ``t`` says (labels or one-hot), in batches (:func:`xpnet.accuracy`)."""
         from ..scoring import accuracy
 
-        return accuracy(self, x, t, batch_size)
+        return accuracy(self, self.placed(x), self.placed(t), batch_size)
 
     def gradient(self, x: Array, t: Array) -> dict[str, Array]:
         """Every parameter's gradient of :meth:`loss`, by backpropagation, under the book's keys."""
-        self.loss(x, t)
+        self.loss(x, t, True)
         dout = self.last_layer.backward(1)
         for layer in reversed(list(self.layers.values())):
             dout = layer.backward(dout)
@@ -194,7 +205,7 @@ class Model:
             def loss_at(probe: Array, key: str = key, value: Array = value) -> Array:
                 self.params[key] = probe
                 try:
-                    return self.loss(x, t)
+                    return self.loss(x, t, True)
                 finally:
                     self.params[key] = value
 

@@ -2,28 +2,45 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import device
 
-from ..backends import array_namespace
+from ..backends import array_namespace, as_array, is_lazy, is_writable
 
 Array = Any
 
 
 def numerical_gradient(f: Callable[[Array], object], x: Array, h: float = 1e-4) -> Array:
-    """Central differences (f(x + h e_i) - f(x - h e_i)) / 2h for each element i of ``x``.
+    """Central differences (f(x + h e_i) - f(x - h e_i)) / 2h for each element i of ``x``, as the book's.
 
-    ``f`` computes a number (or a 0-d array) from its argument. ``x`` is never
-    written to: each probe is a new array, so immutable arrays (JAX) and lazy
-    ones work too. Slow by design: a check for backpropagation.
+    Where ``x``'s library lets an array be changed, each element is moved in
+    place and put back, as the book does, so that the book's idiom
+    ``numerical_gradient(lambda W: net.loss(x, t), net.params['W1'])`` (whose
+    function ignores its argument and reads the network) gives the gradient.
+    Where it does not (JAX, dask), each probe is a new array passed to ``f``:
+    ``f`` must then compute from its argument. Slow by design: a check for
+    backpropagation.
     """
-    xp = array_namespace(x)
-    positions = xp.reshape(xp.arange(math.prod(x.shape), device=device(x)), x.shape)
-    slopes = []
-    for i in range(math.prod(x.shape)):
-        step = xp.astype(positions == i, x.dtype) * h
-        slopes.append((float(f(x + step)) - float(f(x - step))) / (2 * h))
-    return xp.reshape(xp.asarray(slopes, dtype=x.dtype, device=device(x)), x.shape)
+    x_host = as_array(x)
+    xp = array_namespace(x_host)
+    if is_writable(x_host) and not is_lazy(x_host):
+        slopes = []
+        for index in itertools.product(*(range(n) for n in x_host.shape)):
+            kept = float(x_host[index])
+            x_host[index] = kept + h
+            above = float(f(x_host))
+            x_host[index] = kept - h
+            below = float(f(x_host))
+            x_host[index] = kept
+            slopes.append((above - below) / (2 * h))
+    else:
+        positions = xp.reshape(xp.arange(math.prod(x.shape), device=device(x)), x.shape)
+        slopes = []
+        for i in range(math.prod(x.shape)):
+            step = xp.astype(positions == i, x.dtype) * h
+            slopes.append((float(f(x + step)) - float(f(x - step))) / (2 * h))
+    return xp.reshape(xp.asarray(slopes, dtype=x_host.dtype, device=device(x_host)), x_host.shape)

@@ -1,8 +1,11 @@
 """The book's optimizers (``common/optimizer.py``) for arrays of any backend, with its default learning rates.
 
-Each ``update(params, grads)`` binds new arrays into ``params`` (a network's
-``params`` writes them through to its layers), which works on immutable
-arrays too.
+Each ``update(params, grads)`` changes ``params`` as the book writes it,
+``params[key] -= step``: in place where the library lets an array be
+changed (so layers that hold the arrays, the book's own included, see each
+step), and by binding the new array into ``params`` where it does not (JAX;
+a network's ``params`` writes it through to its layers). Python numbers work
+too, as the book's ``optimizer_compare_naive.py`` has them.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import math
 from collections.abc import MutableMapping
 from typing import Any
 
-from ..backends import array_namespace
+from ..backends import array_namespace, as_array
 
 Array = Any
 Grads = dict[str, Array]
@@ -25,7 +28,7 @@ class SGD:
 
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         for key in grads:
-            params[key] = params[key] - self.lr * grads[key]
+            params[key] -= self.lr * grads[key]
 
 
 class Momentum:
@@ -37,17 +40,19 @@ class Momentum:
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         for key in grads:
             self.v[key] = self.momentum * self.v.get(key, 0.0) - self.lr * grads[key]
-            params[key] = self._moved(params[key], self.v[key], grads[key])
-
-    def _moved(self, param: Array, velocity: Array, grad: Array) -> Array:
-        return param + velocity
+            params[key] += self.v[key]
 
 
 class Nesterov(Momentum):
-    """Nesterov's accelerated gradient, in the book's form: the velocity as Momentum's, a look-ahead step."""
+    """Nesterov's accelerated gradient as the book computes it: W <- W + momentum^2 v - (1 + momentum) lr dW,
+    then v <- momentum * v - lr * dW (the velocity of the step before enters the step)."""
 
-    def _moved(self, param: Array, velocity: Array, grad: Array) -> Array:
-        return param + self.momentum**2 * velocity - (1 + self.momentum) * self.lr * grad
+    def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
+        for key in grads:
+            velocity = self.v.get(key, 0.0)
+            params[key] += self.momentum * self.momentum * velocity
+            params[key] -= (1 + self.momentum) * self.lr * grads[key]
+            self.v[key] = self.momentum * velocity - self.lr * grads[key]
 
 
 class AdaGrad:
@@ -58,9 +63,8 @@ class AdaGrad:
 
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         for key in grads:
-            xp = array_namespace(grads[key])
             self.h[key] = self._accumulated(self.h.get(key, 0.0), grads[key] * grads[key])
-            params[key] = params[key] - self.lr * grads[key] / (xp.sqrt(self.h[key]) + 1e-7)
+            params[key] -= self.lr * grads[key] / (_sqrt(self.h[key]) + 1e-7)
 
     def _accumulated(self, h: Array, squared: Array) -> Array:
         return h + squared
@@ -87,10 +91,15 @@ class Adam:
         self.iter += 1
         lr_t = self.lr * math.sqrt(1 - self.beta2**self.iter) / (1 - self.beta1**self.iter)
         for key in grads:
-            xp = array_namespace(grads[key])
             self.m[key] = self.m.get(key, 0.0) + (1 - self.beta1) * (grads[key] - self.m.get(key, 0.0))
             self.v[key] = self.v.get(key, 0.0) + (1 - self.beta2) * (grads[key] ** 2 - self.v.get(key, 0.0))
-            params[key] = params[key] - lr_t * self.m[key] / (xp.sqrt(self.v[key]) + 1e-7)
+            params[key] -= lr_t * self.m[key] / (_sqrt(self.v[key]) + 1e-7)
+
+
+def _sqrt(x: Array) -> Array:
+    """sqrt of an array of any library, or of a Python number (as NumPy gives it)."""
+    x = as_array(x)
+    return array_namespace(x).sqrt(x)
 
 
 Optimizer = SGD | Momentum | Nesterov | AdaGrad | RMSprop | Adam

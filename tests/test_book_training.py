@@ -1,0 +1,233 @@
+"""Chapters 4 to 6 as the book computes them: batch normalization, the extended network, Nesterov, the Trainer,
+numerical gradients by the book's idiom, and the book's ``common`` package in a checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet.nn import BatchNormalization
+from xpnet.train import MultiLayerNetExtend, Nesterov, Trainer, TwoLayerNet, numerical_gradient, smooth_curve
+
+from conftest import ROOT, xp_assert_close
+
+
+def test_batch_normalization_as_the_paper_writes_it(backend_dtype) -> None:
+    """Training: (x - batch mean) / sqrt(batch var + 1e-6), scaled and shifted; the running statistics move by
+    1 - momentum; inference uses them."""
+    backend, dtype = backend_dtype
+    rng = np.random.default_rng(0)
+    x, gamma, beta = rng.standard_normal((8, 5)) * 3 + 1, rng.standard_normal(5), rng.standard_normal(5)
+    layer = BatchNormalization(backend.asarray(gamma, dtype=dtype), backend.asarray(beta, dtype=dtype))
+    xb = backend.asarray(x, dtype=dtype)
+    host = xpnet.to_numpy(xb).astype(float)
+    mean, var = host.mean(axis=0), host.var(axis=0)
+    tolerance = 1e-12 if dtype == backend.xp.float64 else 1e-5
+    xp_assert_close(layer.forward(xb, train=True), gamma * (host - mean) / np.sqrt(var + 1e-6) + beta, like=xb,
+                    rtol=tolerance, atol=tolerance)
+    running_mean, running_var = 0.1 * mean, 0.1 * var
+    xp_assert_close(layer.forward(xb), gamma * (host - running_mean) / np.sqrt(running_var + 1e-6) + beta, like=xb,
+                    rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize(("dropout", "batchnorm"), [(False, True), (True, True), (False, False)])
+def test_the_extended_network_agrees_with_its_numerical_gradient(eager_backend, dropout: bool,
+                                                                 batchnorm: bool) -> None:
+    """ch06/batch_norm_gradient_check.py: backpropagation against central differences, float64."""
+    net = MultiLayerNetExtend(6, [5, 4], 3, use_batchnorm=batchnorm, use_dropout=dropout, weight_decay_lambda=0.1,
+                              seed=3, backend=eager_backend, dtype="float64")
+    rng = np.random.default_rng(1)
+    x, t = eager_backend.asarray(rng.standard_normal((4, 6))), eager_backend.asarray(np.array([0, 2, 1, 2]))
+    expected = {"W1", "b1", "W2", "b2", "W3", "b3"} | ({"gamma1", "beta1", "gamma2", "beta2"} if batchnorm else set())
+    assert set(net.params) == expected
+    if dropout:  # the same mask in every pass: the layers' generators restarted before each
+        for layer in net.layers.values():
+            if hasattr(layer, "_rng"):
+                layer._rng = np.random.default_rng(7)
+        rngs = [layer for layer in net.layers.values() if hasattr(layer, "_rng")]
+        state = [layer._rng.bit_generator.state for layer in rngs]
+
+        def reset() -> None:
+            for layer, saved in zip(rngs, state, strict=True):
+                layer._rng.bit_generator.state = saved
+    else:
+        def reset() -> None:
+            pass
+    reset()
+    grads = net.gradient(x, t)
+    numerical = {}
+    for key in net.params:
+        def loss(probe: object, key: str = key) -> object:  # a function of the probe: JAX's arrays are new ones
+            reset()
+            saved, net.params[key] = net.params[key], probe
+            try:
+                return net.loss(x, t, train_flg=True)
+            finally:
+                net.params[key] = saved
+
+        numerical[key] = numerical_gradient(loss, net.params[key])
+    for key in expected:
+        np.testing.assert_allclose(xpnet.to_numpy(grads[key]), xpnet.to_numpy(numerical[key]), atol=1e-6,
+                                   err_msg=key)
+
+
+def test_nesterov_takes_the_books_steps() -> None:
+    """Two steps of the book's update: W += m^2 v - (1 + m) lr g, then v = m v - lr g (v before the step)."""
+    w, grads = np.array([1.0, -2.0]), [np.array([0.5, 0.25]), np.array([-0.125, 1.0])]
+    lr, m = 0.01, 0.9
+    expected, v = w.copy(), np.zeros(2)
+    for g in grads:
+        expected = expected + m * m * v - (1 + m) * lr * g
+        v = m * v - lr * g
+    params = {"W": w}
+    optimizer = Nesterov(lr, m)
+    for g in grads:
+        optimizer.update(params, {"W": g})
+    np.testing.assert_allclose(params["W"], expected, rtol=1e-15)
+    assert params["W"] is w  # in place: layers holding the array see each step
+
+
+def test_optimizers_take_python_numbers() -> None:
+    """ch06/optimizer_compare_naive.py keeps its parameters as floats."""
+    from xpnet.train import OPTIMIZERS
+
+    for name, optimizer in OPTIMIZERS.items():
+        params = {"x": -7.0, "y": 2.0}
+        optimizer(lr=0.1).update(params, {"x": -0.7, "y": 4.0})
+        assert float(params["x"]) > -7.0 and float(params["y"]) < 2.0, name
+
+
+def test_the_books_gradient_idiom_reads_the_network(eager_backend) -> None:
+    """``numerical_gradient(lambda W: net.loss(x, t), net.params['W1'])``: the function ignores its argument,
+    so the parameter itself must move (where the library lets it)."""
+    backend = eager_backend
+    net = TwoLayerNet(4, 3, 2, seed=0, backend=backend, dtype="float64")
+    x, t = backend.asarray(np.random.default_rng(0).standard_normal((3, 4))), backend.asarray(np.array([0, 1, 1]))
+    before = xpnet.to_numpy(net.params["W1"]).copy()
+    if not xpnet.backends.is_writable(net.params["W1"]):
+        pytest.skip(f"{backend.name} arrays cannot change in place: the book's idiom needs a function of W")
+    grad = numerical_gradient(lambda w: net.loss(x, t), net.params["W1"])
+    np.testing.assert_allclose(xpnet.to_numpy(grad), xpnet.to_numpy(net.gradient(x, t)["W1"]), atol=1e-7)
+    np.testing.assert_array_equal(xpnet.to_numpy(net.params["W1"]), before)  # put back
+
+
+def test_a_network_takes_the_books_numpy_batches(backend) -> None:
+    """The book's loop feeds NumPy batches (and lists): a network elsewhere moves them to its device."""
+    if backend.lazy:
+        pytest.skip("training refuses lazy backends")
+    net = TwoLayerNet(4, 3, 2, seed=0, backend=backend, dtype="float64")
+    x, t = np.random.default_rng(0).standard_normal((3, 4)), np.array([0, 1, 1])
+    grads = net.gradient(x, t)
+    assert xpnet.backends.array_namespace(grads["W1"]) is backend.xp
+    assert 0 <= net.accuracy(x, t) <= 1 and float(net.loss(x.tolist(), t.tolist())) > 0
+
+
+def test_the_trainer_keeps_the_books_lists(mnist_test) -> None:
+    images, labels = mnist_test
+    x, t = images[:600] / 255.0, labels[:600]
+    np.random.seed(0)
+    net = MultiLayerNetExtend(784, [20], 10, use_batchnorm=True, seed=0)
+    trainer = Trainer(net, x[:500], t[:500], x[500:], t[500:], epochs=3, mini_batch_size=100, optimizer="Adam",
+                      optimizer_param={"lr": 0.01}, verbose=False)
+    trainer.train()
+    assert len(trainer.train_loss_list) == 15 and len(trainer.train_acc_list) == len(trainer.test_acc_list) == 3
+    assert trainer.train_loss_list[-1] < trainer.train_loss_list[0] and trainer.train_acc_list[-1] > 0.5
+
+
+def test_smooth_curve_keeps_the_length() -> None:
+    """The book's window: a Kaiser window of 11 points, beta 2, normalised; a constant stays constant."""
+    assert np.allclose(smooth_curve([2.0] * 30), 2.0) and len(smooth_curve(list(range(30)))) == 30
+
+
+BOOK_STYLE = """
+import os, sys
+sys.path.append(os.pardir)
+import numpy as np
+from collections import OrderedDict
+from common.layers import Affine, Relu, SoftmaxWithLoss, Convolution
+from common.gradient import numerical_gradient
+from common.multi_layer_net import MultiLayerNet
+from common.optimizer import SGD
+
+# ch05/two_layer_net.py, abridged: the book's own network class on common's layers
+class TwoLayerNet:
+    def __init__(self, input_size, hidden_size, output_size, weight_init_std=0.01):
+        self.params = {'W1': weight_init_std * np.random.randn(input_size, hidden_size), 'b1': np.zeros(hidden_size),
+                       'W2': weight_init_std * np.random.randn(hidden_size, output_size), 'b2': np.zeros(output_size)}
+        self.layers = OrderedDict()
+        self.layers['Affine1'] = Affine(self.params['W1'], self.params['b1'])
+        self.layers['Relu1'] = Relu()
+        self.layers['Affine2'] = Affine(self.params['W2'], self.params['b2'])
+        self.lastLayer = SoftmaxWithLoss()
+    def predict(self, x):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+    def loss(self, x, t):
+        return self.lastLayer.forward(self.predict(x), t)
+    def numerical_gradient(self, x, t):
+        loss_W = lambda W: self.loss(x, t)
+        return {key: numerical_gradient(loss_W, self.params[key]) for key in ('W1', 'b1', 'W2', 'b2')}
+    def gradient(self, x, t):
+        self.loss(x, t)
+        dout = self.lastLayer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        return {'W1': self.layers['Affine1'].dW, 'b1': self.layers['Affine1'].db,
+                'W2': self.layers['Affine2'].dW, 'b2': self.layers['Affine2'].db}
+
+np.random.seed(0)
+x, t = np.random.rand(3, 784), np.eye(10)[[1, 2, 3]]
+network = TwoLayerNet(input_size=784, hidden_size=50, output_size=10)
+grad_numerical = network.numerical_gradient(x[:, :784], t)  # ch05/gradient_check.py
+grad_backprop = network.gradient(x, t)
+print(max(np.average(np.abs(grad_backprop[key] - grad_numerical[key])) for key in grad_numerical))
+before = network.loss(x, t)
+optimizer = SGD(lr=0.5)
+for _ in range(20):
+    optimizer.update(network.params, network.gradient(x, t))  # updates the arrays the layers hold
+print(float(network.loss(x, t)) < float(before))
+print(Convolution(np.ones((1, 1, 2, 2)), 0).forward(np.ones((1, 1, 3, 3))).sum())  # ch07/apply_filter.py's bias
+net = MultiLayerNet(input_size=784, hidden_size_list=[20], output_size=10)
+print(type(net.params['W1']).__module__.split('.')[0])
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
+def test_the_books_own_network_classes_run_on_common(backend: str) -> None:
+    """A book-style script in a folder beside ``common/``, unchanged, the device chosen outside it."""
+    result = subprocess.run([sys.executable, "-c", BOOK_STYLE], cwd=ROOT / "scripts", capture_output=True, text=True,
+                            check=False, env={"PATH": "/usr/bin:/bin", "XPNET_BACKEND": backend})
+    assert result.returncode == 0, result.stderr
+    difference, learned, filtered, library = result.stdout.split()
+    assert float(difference) < 1e-6  # the book prints 1e-13 .. 1e-7
+    assert learned == "True" and float(filtered) == 16.0
+    assert library == backend
+
+
+def test_a_trained_network_is_scored_as_trained(tmp_path, mnist_dir, capsys) -> None:
+    """The saved file says which model, activation and dtype it holds: ``xpnet infer --weights FILE`` needs
+    nothing more, and a file of another model is never written over."""
+    from xpnet.cli import main
+
+    saved = tmp_path / "relu.npz"
+    assert main(["train", "--sizes", "784,30,10", "--activation", "relu", "--init", "he", "--epochs", "1",
+                 "--train-on-test", "2000", "--data-dir", str(mnist_dir), "--save", str(saved), "--json",
+                 "--quiet"]) == 0
+    trained = [line for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1]
+    assert main(["infer", "--weights", str(saved), "--data-dir", str(mnist_dir), "--json", "--quiet"]) == 0
+    scored = capsys.readouterr().out
+    import json
+
+    test_accuracy = json.loads(trained)["test_accuracy"]  # on test images 2000..9999
+    whole = json.loads(scored)["accuracy"]  # on all 10,000, 2,000 of them seen in training
+    assert abs(whole - test_accuracy) < 0.05 and whole > 0.8
+    assert main(["infer", "--model", "simple_convnet", "--weights", str(saved), "--data-dir", str(mnist_dir)]) == 2
+    assert "holds mlp weights (as xpnet train recorded), not simple_convnet's" in capsys.readouterr().err
+    assert main(["train", "--model", "simple_convnet", "--epochs", "1", "--train-on-test", "100", "--data-dir",
+                 str(mnist_dir), "--save", str(saved)]) == 2
+    assert "there already, holding mlp weights" in capsys.readouterr().err
