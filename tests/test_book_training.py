@@ -231,3 +231,44 @@ def test_a_trained_network_is_scored_as_trained(tmp_path, mnist_dir, capsys) -> 
     assert main(["train", "--model", "simple_convnet", "--epochs", "1", "--train-on-test", "100", "--data-dir",
                  str(mnist_dir), "--save", str(saved)]) == 2
     assert "there already, holding mlp weights" in capsys.readouterr().err
+
+
+def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys) -> None:
+    """--validation holds images out; the file is written after every epoch; --resume goes on from it, and two
+    epochs then one more walk the batches that three epochs walk."""
+    import json
+
+    from xpnet.cli import main
+
+    common = ["train", "--sizes", "784,20,10", "--optimizer", "sgd", "--train-on-test", "1500", "--validation", "500", "--data-dir",
+              str(mnist_dir), "--json", "--quiet", "--seed", "4"]
+    whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
+    assert main([*common, "--epochs", "3", "--save", str(whole)]) == 0
+    three = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [epoch["epoch"] for epoch in three] == [1, 2, 3] and all("validation_accuracy" in e for e in three)
+    assert main([*common, "--epochs", "2", "--save", str(parts)]) == 0
+    capsys.readouterr()
+    assert xpnet.io.weights.read_about(parts)["epoch"] == 2
+    assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0
+    resumed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [epoch["epoch"] for epoch in resumed] == [3]
+    assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]  # SGD state: none for --optimizer sgd
+    for key, value in xpnet.load_weights(whole).items():
+        np.testing.assert_allclose(xpnet.load_weights(parts)[key], value, rtol=1e-6, atol=1e-7)
+
+
+def test_training_curves_are_plotted_from_the_json_log(tmp_path, mnist_dir, capsys) -> None:
+    from PIL import Image
+
+    from xpnet.cli import main
+
+    assert main(["train", "--sizes", "784,20,10", "--train-on-test", "1000", "--epochs", "2", "--data-dir",
+                 str(mnist_dir), "--json", "--quiet", "--save", str(tmp_path / "w.npz")]) == 0
+    log = tmp_path / "log.jsonl"
+    log.write_text(capsys.readouterr().out)
+    assert main(["plot", "curves", str(log), "-o", str(tmp_path / "curves.png")]) == 0
+    assert "2 epochs" in capsys.readouterr().out
+    assert Image.open(tmp_path / "curves.png").size == (1000, 360)
+    log.write_text("not json\n")
+    assert main(["plot", "curves", str(log), "-o", str(tmp_path / "c.png")]) == 2
+    assert "line 1 is not JSON" in capsys.readouterr().err

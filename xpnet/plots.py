@@ -160,6 +160,25 @@ def save_filters(initial: np.ndarray, learned: np.ndarray, path: PathLike) -> No
     _save(figure, path)
 
 
+def save_curves(epochs: list[dict[str, float]], path: PathLike) -> None:
+    """A training run's loss (left) and accuracies (right) per epoch, from the lines of ``xpnet train --json``."""
+    figure, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    numbers = [epoch["epoch"] for epoch in epochs]
+    left.plot(numbers, [epoch["loss"] for epoch in epochs], marker="o")
+    left.set_xlabel("epoch")
+    left.set_ylabel("mean training loss")
+    for key in ("train_accuracy", "validation_accuracy", "test_accuracy"):
+        if all(key in epoch for epoch in epochs):
+            right.plot(numbers, [epoch[key] for epoch in epochs], marker="o", label=key.removesuffix("_accuracy"))
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    for axes in (left, right):
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    _save(figure, path)
+
+
 def save_activations(path: PathLike) -> None:
     """Step, sigmoid and ReLU over x in [-5, 5] on one figure, as in the chapter: 1000x320 pixels."""
     from .functions import relu, sigmoid, step_function

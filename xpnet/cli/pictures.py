@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 import numpy as np
@@ -11,10 +12,12 @@ from .. import plots
 from ..backends import to_numpy
 from ..errors import XpnetError
 from ..functions import softmax
+from ..io.files import read_capped
 from ..scoring import predicted_labels
 from ._common import add_backend_args, add_data_args, at_most, load_network, model_backend, progress_bar, test_set
 
 MAX_GRID = 400  # digits in one picture (a 20 x 20 grid)
+MAX_LOG = 1 << 24  # bytes of a training log to plot
 
 
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
@@ -33,6 +36,10 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     activations = figures.add_parser("activations", help="step, sigmoid and ReLU on one figure")
     activations.add_argument("--output", "-o", default="activations.png", help="PNG to write")
     activations.set_defaults(run=_plot_activations)
+    curves = figures.add_parser("curves", help="loss and accuracy per epoch of a training run's --json log")
+    curves.add_argument("log", help="the lines that 'xpnet train --json' printed, saved to a file")
+    curves.add_argument("--output", "-o", default="curves.png", help="PNG to write (default curves.png)")
+    curves.set_defaults(run=_plot_curves)
     confusion = figures.add_parser("confusion", help="the test set's 10x10 confusion matrix with counts")
     filters = figures.add_parser("filters", help="the first layer's filters, random and learned (chapter 7)")
     probabilities = figures.add_parser("probs", help="one digit's softmax output as a bar chart beside it")
@@ -131,6 +138,22 @@ def _plot_filters(args: argparse.Namespace) -> int:
 def _sizes_of(w1: np.ndarray) -> list[int]:
     """Sizes of a dense network whose first layer is ``w1``: only W1's shape matters for the picture."""
     return [w1.shape[0], w1.shape[1], 10]
+
+
+def _plot_curves(args: argparse.Namespace) -> int:
+    plots.output_format(args.output)
+    text = read_capped(args.log, MAX_LOG, "a training log").decode(errors="replace")
+    try:
+        epochs = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise XpnetError(f"{args.log}: line {err.lineno} is not JSON (expected the lines of xpnet train --json)"
+                         ) from None
+    epochs = [epoch for epoch in epochs if isinstance(epoch, dict) and {"epoch", "loss"} <= set(epoch)]
+    if not epochs:
+        raise XpnetError(f"{args.log}: holds no epoch of xpnet train --json")
+    plots.save_curves(epochs, args.output)
+    print(f"wrote {args.output}: {len(epochs)} epochs")
+    return 0
 
 
 def _plot_activations(args: argparse.Namespace) -> int:

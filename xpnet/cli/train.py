@@ -13,7 +13,7 @@ from ..backends import get_backend
 from ..datasets.mnist import load_split
 from ..errors import XpnetError
 from ..io.download import check_writable
-from ..io.weights import check_network, read_about, save_weights
+from ..io.weights import check_network, dense_layers, load_weights, read_about, save_weights
 from ..models import MODELS
 from ..train import OPTIMIZERS, fit
 from ._common import (
@@ -62,6 +62,10 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
     train.add_argument("--train-on-test", type=positive_int, metavar="N",
                        help="train on the first N test images and test on the rest (without the training split)")
+    train.add_argument("--validation", type=positive_int, metavar="N",
+                       help="hold the last N training images out of training and score them each epoch")
+    train.add_argument("--resume", action="store_true",
+                       help="go on from the epoch that the --save file holds (it is written after every epoch)")
     train.add_argument("--json", action="store_true", help="print each epoch as one JSON object")
     train.set_defaults(run=run)
     return [train]
@@ -71,11 +75,13 @@ def run(args: argparse.Namespace) -> int:
     check_writable(args.save)
     args.model = args.model or "mlp"
     model = MODELS[args.model]
-    if os.path.isfile(args.save):
-        recorded = read_about(args.save).get("model")
-        if recorded is None or recorded != model.name:
-            raise XpnetError(f"--save {args.save}: there already, holding {recorded or 'weights xpnet did not record'}"
-                             f"{'' if recorded is None else ' weights'}; give another path or remove it")
+    saved = read_about(args.save) if os.path.isfile(args.save) else None
+    if saved is not None and saved.get("model") != model.name:
+        recorded = saved.get("model")
+        raise XpnetError(f"--save {args.save}: there already, holding {recorded or 'weights xpnet did not record'}"
+                         f"{'' if recorded is None else ' weights'}; give another path or remove it")
+    if args.resume and not (saved and isinstance(saved.get("epoch"), int)):
+        raise XpnetError(f"--resume: {args.save} holds no epoch of xpnet train to go on from")
     backend = get_backend(args.backend, args.device)
     options: dict[str, Any] = {}
     if model.dense:
@@ -84,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
     elif args.sizes or args.activation or args.init:
         raise XpnetError(f"--sizes, --activation and --init are for dense networks such as --model mlp; "
                          f"{args.model} is the book's as it is")
+    if args.resume and model.dense:  # the network is the saved one
+        options.update(activation=saved.get("activation", "sigmoid"))
+        options["sizes"] = [w.shape[0] for w, _ in dense_layers(load_weights(args.save, check=None))] + [
+            model.classes]
     net = model.network(backend, seed=args.seed, dtype="float32", **options)
+    first_epoch = 1
+    if args.resume:
+        net.load_params(args.save)
+        first_epoch = saved["epoch"] + 1
     if args.train_on_test:
         images, labels = test_set(args)
         cut = args.train_on_test
@@ -94,23 +108,52 @@ def run(args: argparse.Namespace) -> int:
     else:
         train_set = load_split("train", normalize=False, data_dir=args.data_dir)
         test_split = load_split("test", normalize=False, data_dir=args.data_dir)
+    validation = None
+    if args.validation:
+        if args.validation >= len(train_set[1]):
+            raise XpnetError(f"--validation {args.validation}: must leave training images (there are "
+                             f"{len(train_set[1])})")
+        cut = len(train_set[1]) - args.validation
+        validation = tuple(backend.asarray(a[cut:]) for a in train_set)
+        train_set = tuple(a[:cut] for a in train_set)
     train_set, test_split = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_split))
     optimizer = OPTIMIZERS[args.optimizer](lr=TRAIN_LR[args.optimizer] if args.lr is None else args.lr)
     n = train_set[0].shape[0]
-    with progress_bar(n * args.epochs, args.batch_size) as update:
-        for epoch in fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer,
-                         batch_size=args.batch_size, seed=args.seed, progress=update):
-            if args.json:
-                print(json.dumps(epoch), flush=True)
-            else:
-                print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, "
-                      f"train accuracy {epoch['train_accuracy']:.4f}, test accuracy {epoch['test_accuracy']:.4f}, "
-                      f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
     about = {"model": model.name, "dtype": "float32", **({"activation": options["activation"]} if options else {})}
-    save_weights(args.save, net.params, check=check_network if model.dense else None, about=about)
-    print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}",
+    bar: list[Any] = [None]  # the progress bar of the epoch being trained
+    epochs = fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size,
+                 seed=args.seed, first_epoch=first_epoch, validation=validation,
+                 progress=lambda size: bar[0] and bar[0](size))
+    done = first_epoch - 1
+    try:
+        while True:
+            with progress_bar(n, args.batch_size) as bar[0]:
+                epoch = next(epochs, None)
+            if epoch is None:
+                break
+            # a checkpoint after every epoch: an interrupted run leaves the last one finished
+            save_weights(args.save, net.params, check=check_network if model.dense else None,
+                         about=about | {"epoch": epoch["epoch"]})
+            done = epoch["epoch"]
+            _report(epoch, args)
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.save} holds epoch {done} (--resume goes on from there)", file=sys.stderr)
+        raise
+    hint = (f" (its first {args.train_on_test} test images were trained on, and infer scores all of them)"
+            if args.train_on_test else "")
+    print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
           file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _report(epoch: dict[str, float], args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(epoch), flush=True)
+        return
+    validation = f", validation {epoch['validation_accuracy']:.4f}" if "validation_accuracy" in epoch else ""
+    print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, train accuracy "
+          f"{epoch['train_accuracy']:.4f}{validation}, test accuracy {epoch['test_accuracy']:.4f}, "
+          f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
 
 
 def _sizes(text: str | None, features: int, classes: int) -> list[int]:

@@ -266,7 +266,7 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
                 raise DataError(f"member {member.filename!r} is not a .npy array")
             with archive.open(member) as stream:
                 array = read_npy_stream(stream, member.file_size, WEIGHTS_CAP)
-            network[member.filename.removesuffix(".npy")] = array
+            network[member.filename.removesuffix(".npy")] = array.copy()  # writable: optimizers work in place
     return network
 
 

@@ -234,16 +234,3 @@ class BatchNormalization(Layer):
 
 
 ACTIVATIONS: dict[str, type[Layer]] = {"sigmoid": Sigmoid, "relu": Relu}
-__all__ = [
-    "ACTIVATIONS",
-    "Affine",
-    "BatchNormalization",
-    "Convolution",
-    "Dropout",
-    "Layer",
-    "Pooling",
-    "Relu",
-    "Sigmoid",
-    "SoftmaxWithLoss",
-    "Tanh",
-]

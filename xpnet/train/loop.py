@@ -61,18 +61,21 @@ def fit(
     batch_size: int = 100,
     seed: int = 0,
     progress: Callable[[int], object] | None = None,
+    first_epoch: int = 1,
+    validation: tuple[Array, Array] | None = None,
 ) -> Iterator[dict[str, float]]:
-    """Train for ``epochs``; yields after each its mean loss, train and test accuracy and seconds."""
+    """Train epochs ``first_epoch`` to ``epochs``; yields after each its mean loss, train, validation (if
+    given) and test accuracy and seconds. The batch order of an epoch depends on ``seed`` and the epoch alone,
+    so a run resumed at ``first_epoch`` walks the batches a whole run would."""
     rng = np.random.default_rng(seed)
-    for epoch in range(1, epochs + 1):
+    for _ in range(1, first_epoch):
+        rng.permutation(train[0].shape[0])
+    for epoch in range(first_epoch, epochs + 1):
         start = time.perf_counter()
         loss = train_epoch(net, *train, optimizer, rng, batch_size, progress)
         seconds = time.perf_counter() - start
-        yield {
-            "epoch": epoch,
-            "loss": loss,
-            "train_accuracy": net.accuracy(*train, batch_size=1000),
-            "test_accuracy": net.accuracy(*test, batch_size=1000),
-            "seconds": seconds,
-            "images_per_s": train[0].shape[0] / seconds,
-        }
+        scores = {"train_accuracy": net.accuracy(*train, batch_size=1000)}
+        if validation is not None:
+            scores["validation_accuracy"] = net.accuracy(*validation, batch_size=1000)
+        yield {"epoch": epoch, "loss": loss, **scores, "test_accuracy": net.accuracy(*test, batch_size=1000),
+               "seconds": seconds, "images_per_s": train[0].shape[0] / seconds}
