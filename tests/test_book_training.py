@@ -240,8 +240,8 @@ def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys)
 
     from xpnet.cli import main
 
-    common = ["train", "--sizes", "784,20,10", "--optimizer", "sgd", "--train-on-test", "1500", "--validation", "500", "--data-dir",
-              str(mnist_dir), "--json", "--quiet", "--seed", "4"]
+    common = ["train", "--sizes", "784,20,10", "--optimizer", "sgd", "--train-on-test", "1500", "--validation", "500",
+              "--data-dir", str(mnist_dir), "--json", "--quiet", "--seed", "4"]
     whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
     assert main([*common, "--epochs", "3", "--save", str(whole)]) == 0
     three = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

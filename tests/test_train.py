@@ -119,14 +119,15 @@ def test_optimizers_have_the_books_defaults_and_steps() -> None:
         assert params["W1"] is start  # in place, as the book's: the layers holding the array see the step
 
 
-def test_the_books_chapter_5_loop_runs_unchanged(eager_backend: xpnet.Backend, mnist_test) -> None:
-    """ch05/train_neuralnet.py as a reader types it; only the arrays come from ``backend``."""
+def test_the_books_chapter_5_loop_runs_unchanged(eager_backend: xpnet.Backend, dtype: str, mnist_test) -> None:
+    """ch05/train_neuralnet.py as a reader types it; only the arrays come from ``backend``, the network in
+    float32 or float64."""
     backend = eager_backend
     xp = backend.xp
     images, labels = mnist_test
     x_train, t_train = backend.asarray(images[:1000] / 255.0), backend.asarray(np.eye(10)[labels[:1000]])
 
-    network = TwoLayerNet(input_size=784, hidden_size=50, output_size=10, backend=backend, seed=0)
+    network = TwoLayerNet(input_size=784, hidden_size=50, output_size=10, backend=backend, seed=0, dtype=dtype)
 
     iters_num = 60
     train_size = x_train.shape[0]
@@ -215,9 +216,9 @@ def train_and_score(tmp_path: Path, mnist_dir: Path, model: str) -> dict[str, fl
     assert trained.returncode == 0, trained.stderr
     last = json.loads(trained.stdout.splitlines()[-1])
     assert last["epoch"] == 2
-    assert f"xpnet infer --model {model} --weights {saved}" in trained.stderr
-    scored = subprocess.run(
-        [sys.executable, "-m", "xpnet", "infer", "--model", model, "--weights", str(saved), "--data-dir",
+    assert f"xpnet infer --weights {saved} (its first 8000 test images were trained on" in trained.stderr
+    scored = subprocess.run(  # the file says which model it holds
+        [sys.executable, "-m", "xpnet", "infer", "--weights", str(saved), "--data-dir",
          str(mnist_dir), "--json"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )

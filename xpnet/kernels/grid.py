@@ -38,6 +38,7 @@ import array_api_extra as xpx
 from array_api_compat import device
 
 from ..backends import array_namespace
+from .reference import _every as every
 from .reference import out_size
 
 Array = Any
@@ -218,11 +219,6 @@ def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Arr
         dflat = xpx.at(dflat, (slice(None), run)).add(dpatches[k * c : (k + 1) * c, :], xp=xp)
     dx = xp.reshape(dflat, (c, n + grid.spare, grid.rows, grid.row))[:, :n, grid.top :, grid.left :]
     return swap_batch_channels(dx), dw, db
-
-
-def every(start: int, count: int, stride: int) -> slice:
-    """``count`` indices from ``start``, ``stride`` apart."""
-    return slice(start, start + stride * (count - 1) + 1, stride)
 
 
 def pad_hw(x: Array, pad: int) -> Array:

@@ -24,14 +24,20 @@ def out_size(size: int, window: int, stride: int, pad: int) -> int:
     return (size + 2 * pad - window) // stride + 1
 
 
+def _every(start: int, count: int, stride: int) -> slice:
+    """``count`` indices from ``start``, ``stride`` apart (the book's ``y:y_max:stride``, its stop within bounds,
+    as the standard asks)."""
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
 def im2col(input_data: Array, filter_h: int, filter_w: int, stride: int = 1, pad: int = 0) -> Array:
     """(N, C, H, W) images as a patch matrix (N * OH * OW, C * FH * FW): one row per output position."""
     xp = array_namespace(input_data)
     n, c, h, w = input_data.shape
     out_h, out_w = out_size(h, filter_h, stride, pad), out_size(w, filter_w, stride, pad)
     img = xpx.pad(input_data, ((0, 0), (0, 0), (pad, pad), (pad, pad)), xp=xp) if pad else input_data
-    taps = [img[:, :, y : y + stride * out_h : stride, x : x + stride * out_w : stride]
-            for y in range(filter_h) for x in range(filter_w)]
+    taps = [img[:, :, _every(y, out_h, stride), _every(x, out_w, stride)] for y in range(filter_h)
+            for x in range(filter_w)]
     col = xp.reshape(xp.stack(taps, axis=2), (n, c, filter_h, filter_w, out_h, out_w))
     return xp.reshape(xp.permute_dims(col, (0, 4, 5, 1, 2, 3)), (n * out_h * out_w, -1))
 
@@ -46,8 +52,8 @@ def col2im(col: Array, input_shape: tuple[int, ...], filter_h: int, filter_w: in
     img = xp.zeros((n, c, h + 2 * pad + stride - 1, w + 2 * pad + stride - 1), dtype=col.dtype, device=device(col))
     for y in range(filter_h):
         for x in range(filter_w):
-            rows, columns = slice(y, y + stride * out_h, stride), slice(x, x + stride * out_w, stride)
-            img = xpx.at(img, (slice(None), slice(None), rows, columns)).add(col[:, :, y, x, :, :], xp=xp)
+            where = (slice(None), slice(None), _every(y, out_h, stride), _every(x, out_w, stride))
+            img = xpx.at(img, where).add(col[:, :, y, x, :, :], xp=xp)
     return img[:, :, pad : h + pad, pad : w + pad]
 
 
