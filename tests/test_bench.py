@@ -33,17 +33,23 @@ def test_bench_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path, backen
         assert report["methods"][name]["images_per_s"] > 0
 
 
-def test_bench_train_smoke(tmp_path: Path, mnist_dir: Path) -> None:
+@pytest.mark.parametrize(("model", "images", "recipe"), [
+    ("mlp", 10_000, "sgd (lr 0.1)"), ("simple_convnet", 1_000, "adam (lr 0.001)"),
+    pytest.param("deep_convnet", 1_000, "adam (lr 0.001)", marks=pytest.mark.slow)])
+def test_bench_train_times_xpnet_the_book_and_pytorch(tmp_path: Path, mnist_dir: Path, model: str, images: int,
+                                                      recipe: str) -> None:
     out = tmp_path / "train.json"
     result = subprocess.run(
-        [sys.executable, "scripts/bench.py", "--train", "--repeats", "1", "--data-dir", str(mnist_dir),
-         "--json", str(out)],
+        [sys.executable, "scripts/bench.py", "--train", "--model", model, "--repeats", "1", "--data-dir",
+         str(mnist_dir), "--json", str(out)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["images"] == 10000 and report["methods"]["xpnet"]["images_per_s"] > 0
-    assert "training: one SGD epoch over 10,000 images, batch 100, xpnet's BLAS on one thread" in result.stdout
+    assert report["images"] == images and report["model"] == model
+    assert {"xpnet", "the book's layers"} <= set(report["methods"])
+    assert all(method["images_per_s"] > 0 for method in report["methods"].values())
+    assert f"training {model}: one epoch of {recipe} over {images:,} images, batch 100" in result.stdout
 
 
 @pytest.mark.slow
@@ -100,9 +106,9 @@ def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
 
 def test_each_timed_pass_follows_an_untimed_one(monkeypatch) -> None:
     """After the settling pause a method runs once untimed, then once timed: only the second one counts."""
-    import xpnet_benchmarks
+    from xpnet_benchmarks import timing
 
-    monkeypatch.setattr(xpnet_benchmarks, "SETTLE_S", 0)
+    monkeypatch.setattr(timing, "SETTLE_S", 0)
     calls: list[str] = []
 
     def slow_first(name: str):  # the untimed run of each pair is the slow one, as a machine waking up
@@ -113,6 +119,6 @@ def test_each_timed_pass_follows_an_untimed_one(monkeypatch) -> None:
 
         return one_pass
 
-    result = xpnet_benchmarks._interleaved({"a": slow_first("a"), "b": slow_first("b")}, repeats=3, images=1000)
+    result = timing.interleaved({"a": slow_first("a"), "b": slow_first("b")}, repeats=3, images=1000)
     assert calls == ["a", "a", "b", "b"] * 3
     assert all(method["seconds"] < 0.025 for method in result.values()), result

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,14 +27,17 @@ from xpnet.datasets.mnist import normalized
 from xpnet.errors import BackendError
 from xpnet.io.weights import dense_layers
 from xpnet.models import ModelEntry
-from xpnet.nn import Affine, Convolution, Model
+from xpnet.nn import Model
 from xpnet.scoring import accuracy
 
 from .references import book_convnet_accuracy, chapter_accuracy
+from .timing import flops_per_image, interleaved, sgemm_peak, timed, torch_installed
+from .training import run_training
+
+__all__ = ["format_report", "run", "run_training", "write_json"]
 
 Array = Any
 SWEEP_SIZES = (10**3, 10**4, 10**5, 10**6)
-SETTLE_S = 0.3
 
 
 CONVNET_IMAGES = 1000  # a ConvNet pass over this many test images per --tile (the book's code takes 4 s)
@@ -93,12 +94,12 @@ def run(
         "images": n,
         "repeats": repeats,
         "accuracy": accuracies,
-        "methods": _interleaved(passes, repeats, n),
+        "methods": interleaved(passes, repeats, n),
     }
     if not model.dense:
-        flops = _flops_per_image(model.network(get_backend("cpu")))
+        flops = flops_per_image(model.network(get_backend("cpu")))
         report["flops_per_image"] = flops
-        report["sgemm_peak_gflops"] = _sgemm_peak()
+        report["sgemm_peak_gflops"] = sgemm_peak()
         for result in report["methods"].values():
             result["gflops"] = flops * result["images_per_s"] / 1e9
     if sweep:  # a ConvNet costs 40 to 400 times chapter 3's network per image: it stops at 10^5
@@ -123,7 +124,7 @@ def _convnet_methods(model: ModelEntry, backend: Backend, weights: str | None, d
         return lambda: book_convnet_accuracy(model.network(get_backend("cpu")), book, x, labels)
 
     methods: dict[str, Callable] = {"xpnet": xpnet_pass, "the book's layers": book_pass}
-    if with_torch and backend.name in ("numpy", "cupy", "torch", "jax") and _torch_installed():
+    if with_torch and backend.name in ("numpy", "cupy", "torch", "jax") and torch_installed():
         device = "cuda" if backend.on_gpu else "cpu"
 
         def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
@@ -186,27 +187,6 @@ def _on(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]) -> 
     return network
 
 
-def _flops_per_image(net: Any) -> int:
-    """Multiply-adds times two of one image's forward pass: the convolutions' and the affine layers' products,
-    as the book's layers compute them (none for the outputs that xpnet's grid computes and drops)."""
-    flops = 0
-    x = np.zeros((1, *net.input_shape), dtype=np.float32)
-    for layer in net.layers.values():
-        x = layer.forward(x)
-        if isinstance(layer, Convolution):  # each output value: one filter's C * FH * FW products
-            flops += 2 * math.prod(x.shape[1:]) * math.prod(layer.W.shape[1:])
-        elif isinstance(layer, Affine):
-            flops += 2 * layer.W.shape[0] * layer.W.shape[1]
-    return flops
-
-
-def _sgemm_peak(size: int = 2048, repeats: int = 5) -> float:
-    """This machine's float32 matrix-product speed in GFLOP/s: the best of ``repeats`` 2048^3 products."""
-    a = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
-    a @ a  # warm-up
-    return 2 * size**3 / min(_timed(lambda: a @ a) for _ in range(repeats)) / 1e9
-
-
 def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray], with_torch: bool,
              ) -> dict[str, Callable]:
     """name -> prepare(images, floats, labels) -> a callable that runs one timed pass and returns its accuracy.
@@ -239,7 +219,7 @@ def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]
         return products
 
     methods: dict[str, Callable] = {"xpnet": xpnet_pass, "chapter loop": chapter_pass, "BLAS floor": floor_pass}
-    if with_torch and backend.name in ("numpy", "cupy", "torch") and _torch_installed():
+    if with_torch and backend.name in ("numpy", "cupy", "torch") and torch_installed():
         device = "cuda" if backend.on_gpu else "cpu"
 
         def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
@@ -252,10 +232,6 @@ def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]
     return methods | _compiled_methods(model, backend, weights)
 
 
-def _torch_installed() -> bool:
-    return importlib.util.find_spec("torch") is not None
-
-
 def _sweep(xpnet_pass: Callable, images: np.ndarray, labels: np.ndarray, repeats: int,
            sizes: tuple[int, ...]) -> list[dict[str, float]]:
     rows = []
@@ -263,59 +239,10 @@ def _sweep(xpnet_pass: Callable, images: np.ndarray, labels: np.ndarray, repeats
         index = np.arange(size) % len(labels)
         one_pass = xpnet_pass(images[index], None, labels[index])
         one_pass()  # warm-up: kernels compiled, memory pools filled
-        seconds = statistics.median(_timed(one_pass) for _ in range(repeats))
+        seconds = statistics.median(timed(one_pass) for _ in range(repeats))
         rows.append({"images": size, "seconds": seconds, "images_per_s": size / seconds,
                      "input_GB_per_s": size * images.shape[1] / seconds / 1e9})
     return rows
-
-
-def _interleaved(passes: dict[str, Callable[[], object]], repeats: int, images: int) -> dict[str, dict[str, float]]:
-    """Run every pass ``repeats`` times, interleaved, each after a settling pause and an untimed run of its own;
-    median seconds and images/s."""
-    times: dict[str, list[float]] = {name: [] for name in passes}
-    for _ in range(repeats):
-        for name, one_pass in passes.items():
-            time.sleep(SETTLE_S)
-            one_pass()
-            times[name].append(_timed(one_pass))
-    medians = {name: statistics.median(seconds) for name, seconds in times.items()}
-    return {name: {"seconds": seconds, "images_per_s": images / seconds} for name, seconds in medians.items()}
-
-
-def _timed(function: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
-
-
-def run_training(
-    backend: Backend, images: np.ndarray, labels: np.ndarray, *, repeats: int = 3, with_torch: bool = True
-) -> dict[str, Any]:
-    """Time one epoch of SGD (lr 0.1, batch 100, 784-50-100-10 sigmoid) over ``images``, beside PyTorch.
-
-    Both start from the same weights and walk the same batch order; the median
-    epoch of ``repeats`` counts (the weights go on learning between them).
-    """
-    from xpnet.models import MODELS
-    from xpnet.train import SGD, train_epoch
-
-    net = MODELS["mlp"].network(backend, seed=0, dtype="float32")
-    initial = {key: to_numpy(value) for key, value in net.params.items()}
-    x, t = backend.asarray(images), backend.asarray(labels)
-    rng = np.random.default_rng(0)
-    epochs = {"xpnet": lambda: train_epoch(net, x, t, SGD(0.1), rng)}
-    if with_torch and not backend.on_gpu and backend.name in ("numpy", "torch") and _torch_installed():
-        from .pytorch import trainer
-
-        epochs["PyTorch"] = trainer(initial, images, labels)
-    n = len(labels)
-    return {
-        "backend": backend.name,
-        "device": str(backend.device),
-        "images": n,
-        "repeats": repeats,
-        "methods": _interleaved(epochs, repeats, n),
-    }
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -328,8 +255,9 @@ def format_report(report: dict[str, Any]) -> str:
                  f"worker(s), median of {report['repeats']}; accuracy: "
                  + ", ".join(f"{name} {value}" for name, value in report["accuracy"].items()))
     else:
-        title = (f"training: one SGD epoch over {report['images']:,} images, batch 100, xpnet's BLAS on one thread, "
-                 f"{report['backend']} on {report['device']}, median of {report['repeats']}")
+        title = (f"training {report['model']}: one epoch of {report['optimizer']} over {report['images']:,} images, "
+                 f"batch {report['batch_size']}, {report['backend']} on {report['device']}, median of "
+                 f"{report['repeats']}; xpnet {report['dtype']}, the book's layers float64, PyTorch float32")
     peak = report.get("sgemm_peak_gflops")
     lines = [title, f"{'method':<18}{'images/s':>14}{'xpnet is':>12}" + (f"{'GFLOP/s':>10}{'of SGEMM':>10}" if peak
                                                                           else "")]

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812 - PyTorch's own convention
 
-from xpnet.nn import Affine, Convolution, Dropout, Pooling, Relu
+from xpnet.nn import Affine, Convolution, Dropout, Model, Pooling, Relu, Sigmoid
 
 
 def torch_accuracy(network: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, batch_size: int, device: str) -> float:
@@ -27,28 +26,40 @@ def torch_accuracy(network: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray,
         return correct.item() / len(inputs)
 
 
-def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray], floats: np.ndarray,
-                           labels: np.ndarray, batch_size: int, device: str) -> float:
-    """The same ConvNet written the usual PyTorch way: float32 ``conv2d``, ``max_pool2d``, ``linear``."""
-    target = torch.device(device)
-    w = {key: torch.from_numpy(value.astype(np.float32)).to(target) for key, value in params.items()}
-    numbers = iter(range(1, len(params) // 2 + 1))
-    steps = []
-    for layer in layers.values():
+def torch_steps(net: Model, w: dict[str, torch.Tensor], train: bool = False) -> list[Callable]:
+    """``net``'s layers written the usual PyTorch way (``conv2d``, ``max_pool2d``, ``addmm``), on the tensors
+    ``w`` under ``net``'s keys; in training, dropout draws its mask as the book's does (no rescaling)."""
+    key_of = {id(value): key for key, value in net.params.items()}
+    steps: list[Callable] = []
+    for layer in net.layers.values():
+        keys = [key_of[id(value)] for value in layer.params.values()]
         if isinstance(layer, Convolution):
-            k = next(numbers)
-            steps.append(lambda a, k=k, s=layer.stride, p=layer.pad: F.conv2d(a, w[f"W{k}"], w[f"b{k}"], s, p))
+            steps.append(lambda a, k=keys, s=layer.stride, p=layer.pad: F.conv2d(a, w[k[0]], w[k[1]], s, p))
         elif isinstance(layer, Pooling):
             steps.append(lambda a, layer=layer: F.max_pool2d(a, (layer.pool_h, layer.pool_w), layer.stride, layer.pad))
         elif isinstance(layer, Relu):
             steps.append(F.relu)
+        elif isinstance(layer, Sigmoid):
+            steps.append(torch.sigmoid)
         elif isinstance(layer, Affine):
-            k = next(numbers)
-            steps.append(lambda a, k=k: torch.addmm(w[f"b{k}"], a.flatten(1), w[f"W{k}"]))
+            steps.append(lambda a, k=keys: torch.addmm(w[k[1]], a.flatten(1), w[k[0]]))
+        elif isinstance(layer, Dropout) and train:
+            steps.append(lambda a, ratio=layer.dropout_ratio: a * (torch.rand_like(a) > ratio))
         elif isinstance(layer, Dropout):
             steps.append(lambda a, keep=1.0 - layer.dropout_ratio: a * keep)
+        else:
+            raise TypeError(f"no PyTorch statement of {type(layer).__name__}")
+    return steps
+
+
+def torch_convnet_accuracy(net: Model, params: dict[str, np.ndarray], floats: np.ndarray, labels: np.ndarray,
+                           batch_size: int, device: str) -> float:
+    """The same ConvNet written the usual PyTorch way: float32 ``conv2d``, ``max_pool2d``, ``addmm``."""
+    target = torch.device(device)
+    steps = torch_steps(net, {key: torch.from_numpy(value.astype(np.float32)).to(target)
+                              for key, value in params.items()})
     with torch.inference_mode():
-        inputs = torch.from_numpy(floats.reshape(-1, 1, 28, 28)).to(target)
+        inputs = torch.from_numpy(floats.reshape(-1, *net.input_shape)).to(target)
         targets = torch.from_numpy(labels.astype(np.int64)).to(target)
         correct = torch.zeros((), dtype=torch.int64, device=target)
         for i in range(0, len(inputs), batch_size):
@@ -59,28 +70,29 @@ def torch_convnet_accuracy(layers: dict[str, Any], params: dict[str, np.ndarray]
         return correct.item() / len(inputs)
 
 
-def trainer(initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
-    """One epoch of the same network and SGD, written the usual PyTorch way (autograd, cross_entropy)."""
-    params = {key: torch.from_numpy(value.copy()).requires_grad_() for key, value in initial.items()}
+def trainer(net: Model, initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray, optimizer: str,
+            lr: float, batch_size: int = 100) -> Callable[[], float]:
+    """One epoch of ``net`` from ``initial`` weights, written the usual PyTorch way: float32, autograd,
+    ``cross_entropy``, ``torch.optim``'s ``SGD`` or ``Adam``. ``images``: (n, 784) uint8, normalized per batch."""
+    params = {key: torch.from_numpy(value.astype(np.float32)).requires_grad_() for key, value in initial.items()}
+    steps = torch_steps(net, params, train=True)
+    optimize = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer](params.values(), lr=lr)
     x, t = torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
     rng = np.random.default_rng(0)
 
     def epoch() -> float:
         total = torch.zeros(())
         order = torch.from_numpy(rng.permutation(len(t)))
-        for start in range(0, len(t), 100):
-            rows = order[start : start + 100]
-            h = torch.sigmoid(torch.addmm(params["b1"], x[rows].float() / 255, params["W1"]))
-            h = torch.sigmoid(torch.addmm(params["b2"], h, params["W2"]))
-            loss = torch.nn.functional.cross_entropy(torch.addmm(params["b3"], h, params["W3"]), t[rows])
+        for start in range(0, len(t), batch_size):
+            rows = order[start : start + batch_size]
+            a = (x[rows].float() / 255).reshape(-1, *net.input_shape)
+            for step in steps:
+                a = step(a)
+            loss = F.cross_entropy(a, t[rows])
+            optimize.zero_grad()
             loss.backward()
-            with torch.no_grad():
-                for value in params.values():
-                    value -= 0.1 * value.grad
-                    value.grad = None
-                total += loss * len(rows)
+            optimize.step()
+            total += loss.detach() * len(rows)
         return total.item() / len(t)
 
     return epoch
-
-

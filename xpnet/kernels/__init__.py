@@ -24,13 +24,14 @@ Array = Any
 
 @dataclass(frozen=True)
 class Kernels:
-    """``conv_forward(x, W, b, stride, pad)``, ``conv_backward(x, W, b, stride, pad, dout) -> (dx, dW, db)``,
+    """``conv_forward(x, W, b, stride, pad)``, ``conv_backward(x, W, b, stride, pad, dout, input_grad=True) ->
+    (dx, dW, db)`` (``dx`` None without ``input_grad``),
     ``pool_forward(x, pool_h, pool_w, stride, pad)``, ``pool_backward(x, pool_h, pool_w, stride, pad, dout)``;
     images (N, C, H, W), filters (FN, C, FH, FW)."""
 
     name: str
     conv_forward: Callable[..., Array]
-    conv_backward: Callable[..., tuple[Array, Array, Array]]
+    conv_backward: Callable[..., tuple[Array | None, Array, Array]]
     pool_forward: Callable[..., Array]
     pool_backward: Callable[..., Array]
 

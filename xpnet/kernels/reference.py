@@ -67,14 +67,15 @@ def conv_forward(x: Array, w: Array, b: Array, stride: int, pad: int) -> Array:
     return xp.permute_dims(xp.reshape(out, (n, out_h, out_w, -1)), (0, 3, 1, 2))
 
 
-def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Array) -> tuple[Array, Array, Array]:
-    """The book's ``Convolution.backward``: ``(dx, dW, db)``."""
+def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Array,
+                  input_grad: bool = True) -> tuple[Array | None, Array, Array]:
+    """The book's ``Convolution.backward``: ``(dx, dW, db)``; ``dx`` is None without ``input_grad``."""
     xp = array_namespace(dout, w)
     fn, c, fh, fw = w.shape
     dout = xp.reshape(xp.permute_dims(dout, (0, 2, 3, 1)), (-1, fn))
     col, col_w = im2col(x, fh, fw, stride, pad), xp.reshape(w, (fn, -1)).T
     dw = xp.reshape(xp.matmul(col.T, dout).T, (fn, c, fh, fw))
-    dx = col2im(xp.matmul(dout, col_w.T), tuple(x.shape), fh, fw, stride, pad)
+    dx = col2im(xp.matmul(dout, col_w.T), tuple(x.shape), fh, fw, stride, pad) if input_grad else None
     return dx, dw, xp.sum(dout, axis=0)
 
 

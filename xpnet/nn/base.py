@@ -4,13 +4,16 @@
   gradients set by ``backward``;
 - ``forward(x, train=False)``: the output; with ``train`` it keeps what ``backward`` needs (and dropout drops,
   batch normalization uses the batch's statistics); without, it keeps nothing, so threads may share a layer;
-- ``backward(dout)``: the input's gradient, after a ``forward(x, train=True)``;
+- ``backward(dout)``: the input's gradient, after a ``forward(x, train=True)``; optionally
+  ``backward_params(dout)``, which sets the parameters' gradients alone (a network's first layer, whose
+  input is the data, needs no more);
 - state that outlives a batch (running statistics, a recurrent layer's hidden state), cleared by
   ``reset_state()``;
 - declared properties that tell a network what it may do with it: ``decays`` (the parameters that weight
   decay applies to), ``affine`` (``x @ W + b`` on flattened rows), ``monotone`` (elementwise and
   non-decreasing), ``commutes_with_monotone`` (max pooling), ``tanh_form`` (the layer is
-  ``shift + outer * tanh(inner * x)``).
+  ``shift + outer * tanh(inner * x)``), ``large_products`` (its products are large enough to share BLAS's
+  threads in training).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Layer:
     monotone: ClassVar[bool] = False
     commutes_with_monotone: ClassVar[bool] = False
     tanh_form: ClassVar[tuple[float, float, float] | None] = None  # (inner, outer, shift)
+    large_products: ClassVar[bool] = False
 
     @property
     def params(self) -> dict[str, Array]:

@@ -34,7 +34,8 @@ class Relu(Layer):
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout)
-        return xp.where(self.x <= 0, xp.zeros_like(dout), dout)
+        # a product with the 0/1 mask, not ``where``: NumPy multiplies several times faster
+        return dout * xp.astype(xp.logical_not(self.x <= 0), dout.dtype)
 
 
 class Sigmoid(Layer):
@@ -94,10 +95,14 @@ class Affine(Layer):
         return out
 
     def backward(self, dout: Array) -> Array:
+        self.backward_params(dout)
+        xp = array_namespace(dout, self.W)
+        return xp.reshape(xp.matmul(dout, self.W.T), self.original_x_shape)
+
+    def backward_params(self, dout: Array) -> None:
         xp = array_namespace(dout, self.W)
         self.dW = xp.matmul(self.x.T, dout)
         self.db = xp.sum(dout, axis=0)
-        return xp.reshape(xp.matmul(dout, self.W.T), self.original_x_shape)
 
 
 class SoftmaxWithLoss(Layer):
@@ -118,6 +123,7 @@ class Convolution(Layer):
 
     param_names = ("W", "b")
     decays = ("W",)
+    large_products = True
 
     def __init__(self, W: Array, b: Array | float, stride: int = 1, pad: int = 0) -> None:  # noqa: N803
         self.W, self.b, self.stride, self.pad = W, b, stride, pad
@@ -131,6 +137,10 @@ class Convolution(Layer):
         dx, self.dW, self.db = kernels_for(dout).conv_backward(self.x, self.W, self._bias(), self.stride, self.pad,
                                                                dout)
         return dx
+
+    def backward_params(self, dout: Array) -> None:
+        _, self.dW, self.db = kernels_for(dout).conv_backward(self.x, self.W, self._bias(), self.stride, self.pad,
+                                                              dout, input_grad=False)
 
     def _bias(self) -> Array:
         """``b`` as one value per filter: the book passes a number too (``Convolution(w, 0)``)."""

@@ -116,6 +116,11 @@ class Model:
         return {key: self.layers[layer].grads[name] for key, (layer, name) in self._keys.items()}
 
     @property
+    def large_products(self) -> bool:
+        """Whether a layer's products are large enough to share BLAS's threads in training."""
+        return any(layer.large_products for layer in self.layers.values())
+
+    @property
     def dtype(self) -> Any:
         """The network's floating dtype: the standard's result_type of its parameters."""
         values = list(self.params.values())
@@ -157,9 +162,21 @@ class Model:
     def forward(self, x: Array, train: bool = False) -> Array:
         """The layers' scores (before the softmax), (batch, n_out), for checked input (see :meth:`predict`)."""
         x = self._prepared(x)
-        for layer in self.layers.values():
+        for layer in self._commuted()[1] if train else self.layers.values():
             x = layer.forward(x, train)
         return x
+
+    def _commuted(self) -> tuple[list[str], list[Layer]]:
+        """The layers' names and layers, each monotone elementwise layer (ReLU) just before a max pooling moved
+        after it. The two commute exactly (NaN and padding zeros included), and the pooling leaves fewer values
+        to rectify; in training the gradients are the same too: a window whose maximum the ReLU zeroes sends
+        nothing back either way, and one whose maximum is positive sends it to the same first maximum."""
+        names, layers = list(self.layers), list(self.layers.values())
+        for k in range(len(layers) - 1):
+            if layers[k].monotone and layers[k + 1].commutes_with_monotone:
+                layers[k], layers[k + 1] = layers[k + 1], layers[k]
+                names[k], names[k + 1] = names[k + 1], names[k]
+        return names, layers
 
     def predict(self, x: Array, train_flg: bool = False) -> Array:
         """Scores before the softmax, (batch, n_out), of a batch ``x``: uint8 pixels (as pixel / 255) or floats
@@ -188,8 +205,10 @@ class Model:
         """Every parameter's gradient of :meth:`loss`, by backpropagation, under the book's keys."""
         self.loss(x, t, True)
         dout = self.last_layer.backward(1)
-        for layer in reversed(list(self.layers.values())):
+        first, *rest = self._commuted()[1]  # the order forward took
+        for layer in reversed(rest):
             dout = layer.backward(dout)
+        getattr(first, "backward_params", first.backward)(dout)  # the data needs no gradient
         grads = self.grads
         for key in self._decayed():
             grads[key] = grads[key] + self.weight_decay_lambda * self.params[key]
@@ -236,19 +255,15 @@ class Model:
     def inference(self, pixels: bool = False) -> Model:
         """This network rewritten for inference, by what its layers declare; the same scores, less work.
 
-        - A monotone elementwise layer (ReLU) just before a max pooling runs after it: the two commute
-          exactly (NaN and padding zeros included), and the pooling leaves fewer values to rectify.
+        - A monotone elementwise layer (ReLU) just before a max pooling runs after it (as in training,
+          see :meth:`_commuted`).
         - A layer of the form ``shift + outer * tanh(inner * a)`` (the sigmoid, whose ``a`` is
           ``tanh(a / 2) / 2 + 1/2``) between two affine layers becomes a ``tanh``: ``inner`` moves into the
           affine layer before it, ``outer`` and ``shift`` into the one after (W * outer, and b + shift times
           W's column sums). A hidden layer then costs one product, one bias add and one tanh.
         - With ``pixels`` (uint8 input), a first affine layer takes in the 1/255 that scales them.
         """
-        names, layers = list(self.layers), list(self.layers.values())
-        for k in range(len(layers) - 1):
-            if layers[k].monotone and layers[k + 1].commutes_with_monotone:
-                layers[k], layers[k + 1] = layers[k + 1], layers[k]
-                names[k], names[k + 1] = names[k + 1], names[k]
+        names, layers = self._commuted()
         folds = [0 < k < len(layers) - 1 and layers[k].tanh_form is not None and layers[k - 1].affine
                  and layers[k + 1].affine for k in range(len(layers))]
         pixels = pixels and bool(layers) and layers[0].affine

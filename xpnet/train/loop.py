@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,18 +29,19 @@ def train_epoch(
 ) -> float:
     """One pass over ``(x, t)`` in mini-batches of a random order; returns the mean loss (before weight decay).
 
-    Images may be uint8 pixels or floats (see ``LayerNet.predict``). The order
+    Images may be uint8 pixels or floats (see ``Model.predict``). The order
     goes to the device once; the loss is summed on the device and read once.
-    BLAS runs on one thread meanwhile: mini-batch products are too small to
+    BLAS runs on one thread meanwhile unless the network has large products
+    (convolutions): a dense network's mini-batch products are too small to
     share, and a second thread only waits (or, on a loaded machine, stalls).
-    Dask is refused: its graph would grow with every step.
+    Lazy arrays are refused: their graph would grow with every step.
     """
     refuse_lazy(x, "training")
     xp = array_namespace(x, t)
     n = x.shape[0]
     order = xp.asarray(rng.permutation(n), device=device(x))
     loss_sum = None
-    with single_threaded_blas():
+    with contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas():
         for start in range(0, n, batch_size):
             rows = order[start : min(start + batch_size, n)]
             grads = net.gradient(xp.take(x, rows, axis=0), xp.take(t, rows, axis=0))
