@@ -130,8 +130,8 @@ def _convnet_methods(model: ModelEntry, backend: Backend, weights: str | None, d
         def torch_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
             from .pytorch import torch_convnet_accuracy
 
-            layers = model.network(get_backend("cpu")).layers
-            return lambda: torch_convnet_accuracy(layers, book, floats.reshape(shape), labels, 100, device)
+            net = model.network(get_backend("cpu"))
+            return lambda: torch_convnet_accuracy(net, book, floats.reshape(shape), labels, 100, device)
 
         methods["PyTorch"] = torch_pass
     return methods | _compiled_methods(model, backend, book)
