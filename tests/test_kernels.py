@@ -7,12 +7,17 @@ import numpy as np
 import pytest
 
 import xpnet
-from xpnet.kernels import REFERENCE, TABLE, TRACED, col2im, im2col
+from xpnet.kernels import GRID, NATIVE, REFERENCE, col2im, im2col
 
 from conftest import xp_assert_close
 
+# the portable kernel, and the library's own where it has them (on every device, served there or not);
 # the traced kernel serves graphs being traced (a batch of no size yet): tested through the ONNX export
-KERNELS = sorted({kernels for _, kernels in TABLE} - {REFERENCE, TRACED}, key=lambda kernels: kernels.name)
+KERNELS = ["grid", "native"]
+
+
+def _kernels(which: str, x):
+    return next((kernels for applies, kernels in NATIVE.items() if applies(x) and which == "native"), GRID)
 
 
 def test_im2col_as_the_book_lays_it_out() -> None:
@@ -26,7 +31,7 @@ def test_im2col_as_the_book_lays_it_out() -> None:
     np.testing.assert_array_equal(counts[0, 0], np.outer([1, 2, 2, 1], [1, 2, 3, 2, 1]))
 
 
-@pytest.mark.parametrize("kernels", KERNELS, ids=lambda kernels: kernels.name)
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize(("filters", "stride", "pad"), [(10, 1, 1), (4, 2, 1), *(
     pytest.param(*geometry, marks=pytest.mark.slow) for geometry in [(3, 1, 0), (3, 3, 2)])])
 def test_convolution_kernels_agree_with_the_reference(eager_backend, dtype: str, kernels, filters: int, stride: int,
@@ -35,6 +40,7 @@ def test_convolution_kernels_agree_with_the_reference(eager_backend, dtype: str,
     rng = np.random.default_rng(filters + stride)
     x, w, b = (backend.asarray(rng.standard_normal(shape), dtype=dtype)
                for shape in ((2, 3, 7, 6), (filters, 3, 3, 2), (filters,)))
+    kernels = _kernels(kernels, x)
     out = kernels.conv_forward(x, w, b, stride, pad)
     tolerance = {"rtol": 1e-12, "atol": 1e-12} if dtype == backend.xp.float64 else {"rtol": 2e-5, "atol": 2e-5}
     xp_assert_close(out, xpnet.to_numpy(REFERENCE.conv_forward(x, w, b, stride, pad)), like=x, **tolerance)
@@ -49,16 +55,32 @@ def test_convolution_kernels_agree_with_the_reference(eager_backend, dtype: str,
         xp_assert_close(got, xpnet.to_numpy(value), like=x, **tolerance)
 
 
-@pytest.mark.parametrize("kernels", KERNELS, ids=lambda kernels: kernels.name)
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize(("size", "stride", "pad"),
                          [(3, 2, 1), (2, 2, 0), pytest.param(3, 1, 1, marks=pytest.mark.slow)])
 def test_pooling_kernels_agree_with_the_reference(eager_backend, dtype: str, kernels, size: int, stride: int,
                                                   pad: int) -> None:
     backend, dtype = eager_backend, getattr(eager_backend.xp, dtype)
     rng = np.random.default_rng(size)
-    x = backend.asarray(rng.standard_normal((2, 3, 6, 7)), dtype=dtype)
+    # whole numbers in a small range: windows with tied maxima, whose gradient goes to the first, as argmax picks
+    x = backend.asarray(rng.integers(-3, 4, (2, 3, 6, 7)), dtype=dtype)
+    kernels = _kernels(kernels, x)
     out = kernels.pool_forward(x, size, size, stride, pad)
     xp_assert_close(out, xpnet.to_numpy(REFERENCE.pool_forward(x, size, size, stride, pad)), like=x, rtol=0)
-    dout = backend.asarray(rng.standard_normal(tuple(out.shape)), dtype=dtype)
+    # whole numbers again, so that overlapping windows' gradients sum exactly in any order
+    dout = backend.asarray(rng.integers(-5, 6, tuple(out.shape)), dtype=dtype)
     xp_assert_close(kernels.pool_backward(x, size, size, stride, pad, dout),
-                    xpnet.to_numpy(REFERENCE.pool_backward(x, size, size, stride, pad, dout)), like=x, rtol=1e-12)
+                    xpnet.to_numpy(REFERENCE.pool_backward(x, size, size, stride, pad, dout)), like=x, rtol=0)
+
+
+def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
+    """PyTorch's convolution on any device; JAX's kernels on an accelerator only; the grid kernel elsewhere."""
+    from xpnet.kernels import JAX, TORCH, kernels_for
+
+    assert kernels_for(np.zeros((1, 1, 2, 2))) is GRID
+    torch = pytest.importorskip("torch")
+    assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH
+    jnp = pytest.importorskip("jax.numpy")
+    on_cpu = jnp.zeros((1, 1, 2, 2))
+    assert on_cpu.devices().pop().platform == "cpu"
+    assert kernels_for(on_cpu) is GRID and JAX is not GRID

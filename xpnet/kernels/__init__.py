@@ -4,8 +4,11 @@
 :data:`GRID` the tuned array-API kernel (:mod:`.grid`), the default;
 :data:`TRACED` is the tuned kernel for a graph being traced (a batch of no
 size yet, as in ONNX export). A library with native kernels registers them
-in :data:`TABLE` ahead of the default; every entry is tested against the
-reference.
+in :data:`TABLE` ahead of the default where they are faster (:data:`TORCH`:
+PyTorch's convolution, on any device; :data:`JAX`: JAX's convolution and
+pooling, on a GPU: on a CPU, XLA's convolution is no faster than the grid
+kernel and its input gradient with padding 2 ten times slower). Every entry
+is tested against the reference.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from array_api_compat import is_jax_array, is_torch_array
+
 from ..backends import is_traced
-from . import grid, reference
+from . import grid, native_jax, native_torch, reference
 from .reference import col2im, im2col
 
 Array = Any
@@ -41,9 +46,17 @@ REFERENCE = Kernels("reference", reference.conv_forward, reference.conv_backward
 GRID = Kernels("grid", grid.conv_forward, grid.conv_backward, grid.pool_forward, grid.pool_backward)
 TRACED = Kernels("traced", functools.partial(grid.conv_forward, blocks=grid.blocks_by_concat), grid.conv_backward,
                  grid.pool_forward, grid.pool_backward)
+TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward, grid.pool_forward,
+                grid.pool_backward)
+JAX = Kernels("jax", native_jax.conv_forward, native_jax.conv_backward, native_jax.pool_forward,
+              native_jax.pool_backward)
 
 # (applies to an array?, kernels): the first that applies serves; the default comes last
-TABLE: list[tuple[Callable[[Array], bool], Kernels]] = [(is_traced, TRACED), (lambda x: True, GRID)]
+TABLE: list[tuple[Callable[[Array], bool], Kernels]] = [(is_traced, TRACED), (is_torch_array, TORCH),
+                                                        (native_jax.on_accelerator, JAX), (lambda x: True, GRID)]
+
+# every library's native kernels, whatever the device: what the tests check against the reference
+NATIVE: dict[Callable[[Array], bool], Kernels] = {is_torch_array: TORCH, is_jax_array: JAX}
 
 
 def kernels_for(x: Array) -> Kernels:
@@ -51,4 +64,5 @@ def kernels_for(x: Array) -> Kernels:
     return next(kernels for applies, kernels in TABLE if applies(x))
 
 
-__all__ = ["GRID", "REFERENCE", "TABLE", "TRACED", "Kernels", "col2im", "im2col", "kernels_for"]
+__all__ = ["GRID", "JAX", "NATIVE", "REFERENCE", "TABLE", "TORCH", "TRACED", "Kernels", "col2im", "im2col",
+           "kernels_for"]
