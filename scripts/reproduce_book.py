@@ -7,7 +7,9 @@
 
 ``--backend``/``--device`` choose where the networks run (``--device cuda`` for a GPU); the data are the book's
 (``load_mnist``, normalized), read from ``--data-dir`` or the cache. Each line printed is one JSON object:
-per epoch the training and test accuracy, then the final test accuracy and the seconds taken.
+per epoch the training and test accuracy (for ch7 and ch8 as the book's ``Trainer`` records them: on 1,000
+images, after the epoch's first step), then the final test accuracy on all 10,000 test images and the seconds
+taken.
 """
 
 from __future__ import annotations

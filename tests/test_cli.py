@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import xpnet
+
 from conftest import ROOT
 
 
@@ -95,5 +97,26 @@ def test_images_that_do_not_fit_the_network(tmp_path: Path, weights_path: Path) 
     result = run("-m", "xpnet", "infer", "--images", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "t.npy"),
                  "--weights", str(weights_path))
     assert result.returncode == 2
-    expected = f"{tmp_path / 'x.npy'}: x has 100 features per sample but the network takes 784"
+    expected = (f"{tmp_path / 'x.npy'}: holds a (10, 100) uint8 array; expected uint8 pixels (n, 784), (n, 28, 28) "
+                "or (n, 1, 28, 28)")
     assert result.stderr == f"xpnet infer: error: {expected}\n"
+
+
+def test_version() -> None:
+    result = run("-m", "xpnet", "--version")
+    assert result.returncode == 0 and result.stdout == f"xpnet {xpnet.__version__}\n"
+
+
+@pytest.mark.parametrize("command", [["infer"], ["train"], ["plot", "filters"]])
+def test_an_unknown_option_gets_the_commands_usage(command: list[str]) -> None:
+    result = run("-m", "xpnet", *command, "--bogus")
+    name = " ".join(command)
+    assert result.returncode == 2 and result.stderr.startswith(f"usage: xpnet {name} ")
+    assert result.stderr.endswith(f"xpnet {name}: error: unrecognized arguments: --bogus\n")
+
+
+@pytest.mark.parametrize("device", ["gpu", "auto"])
+def test_a_gpu_by_another_name_gets_a_hint(device: str) -> None:
+    result = run("-m", "xpnet", "infer", "--device", device)
+    assert result.returncode == 2
+    assert result.stderr.endswith(f"not on {device!r} (an NVIDIA GPU is 'cuda' or 'cuda:N')\n")

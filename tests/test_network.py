@@ -144,6 +144,11 @@ def test_nan_input_propagates_in_predict_and_is_refused_by_accuracy(backend: xpn
         (np.array([True, False, True, False]), TypeError, "labels must be integers"),
         (np.eye(4)[[0, 1, 2, 1]], ValueError, "one-hot rows of width 4 but the network has 3 outputs"),
         (np.zeros((4, 1), dtype=np.int64), ValueError, "one-hot rows of width 1 but the network has 3 outputs"),
+        (np.zeros((4, 3)), ValueError, "t holds 4 rows that are not one-hot"),
+        (np.full((4, 3), 7, dtype=np.int64), ValueError, "t holds 4 rows that are not one-hot"),
+        (np.eye(3)[[0, 1, 2, 1]] + np.eye(3)[[1, 2, 0, 1]], ValueError, "t holds 4 rows that are not one-hot"),
+        (np.where(np.eye(3)[[0, 1, 2, 1]] == 1, np.nan, 0.0), ValueError, "t holds 4 rows that are not one-hot"),
+        (-np.eye(3, dtype=np.int64)[[0, 1, 2, 1]], ValueError, "t holds 4 rows that are not one-hot"),
     ],
 )
 def test_labels_that_do_not_fit_the_outputs_are_refused(backend: xpnet.Backend, labels: np.ndarray,

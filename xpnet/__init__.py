@@ -9,7 +9,7 @@ JAX and dask arrays alike, and return arrays of the input's library and device.
 
 from .backends import Backend, get_backend, get_namespace, to_device, to_numpy
 from .config import config_context, get_config, set_config
-from .errors import BackendError, DataError, XpnetError
+from .errors import BackendError, DataError, DivergedError, XpnetError
 from .functions import AND, NAND, OR, identity_function, perceptron, relu, sigmoid, softmax, step_function
 from .io.weights import check_network, load_weights, save_weights
 from .network import accuracy, classify, forward, init_network, logits, predict
@@ -23,6 +23,7 @@ __all__ = [
     "Backend",
     "BackendError",
     "DataError",
+    "DivergedError",
     "XpnetError",
     "accuracy",
     "check_network",

@@ -5,6 +5,10 @@ class XpnetError(Exception):
     """Base class: the message is one line meant for the user, printed without a traceback."""
 
 
+class DivergedError(XpnetError, ValueError):
+    """Training diverged: its loss or weights became NaN or infinite."""
+
+
 class DataError(XpnetError, ValueError):
     """A data or weights file (or a download of one) is missing, malformed or fails its check."""
 

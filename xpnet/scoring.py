@@ -75,6 +75,8 @@ def accuracy(
         threads = workers if executor == "threads" else 1
         tally = to_numpy(_eager_tally(batch_counts, starts, min(threads, len(starts)), device(x), progress))
     correct, nan_rows, stray_labels = (int(v) for v in tally)
+    if stray_labels and t.ndim == 2:
+        raise ValueError(f"t holds {stray_labels} rows that are not one-hot (one 1, the rest 0)")
     if stray_labels:
         n_out = model.predict(x[:1, ...]).shape[-1]
         raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
@@ -151,12 +153,17 @@ def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any) -> Array
     n_out = scores.shape[-1]
     if targets.ndim == 2 and targets.shape[1] != n_out:
         raise ValueError(f"t has one-hot rows of width {targets.shape[1]} but the network has {n_out} outputs")
-    labels = targets if targets.ndim == 1 else xp.argmax(targets, axis=1)
+    if targets.ndim == 1:
+        labels, strays = targets, (targets < 0) | (targets >= n_out)
+    else:  # a one-hot row holds one 1 and zeros: anything else (NaN, two ones, all zeros) names no class
+        labels = xp.argmax(targets, axis=1)
+        strays = (xp.sum(xp.astype(targets == 1, counts_dtype), axis=1) != 1) | (
+            xp.sum(xp.astype(targets != 0, counts_dtype), axis=1) != 1)
     # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
     counts = xp.stack([
         xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
         xp.count_nonzero(xp.isnan(scores[:, 0])),
-        xp.count_nonzero((labels < 0) | (labels >= n_out)),
+        xp.count_nonzero(strays),
     ])
     return xp.astype(counts, counts_dtype)
 

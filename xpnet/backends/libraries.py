@@ -120,7 +120,7 @@ def get_backend(
         name, device = "cupy", device or "0"
     if name == "numpy" and device not in (None, "cpu"):
         if not device.startswith("cuda"):
-            raise BackendError(f"numpy runs on the cpu only, not on {device!r}")
+            raise BackendError(f"numpy runs on the cpu only, not on {device!r} (an NVIDIA GPU is 'cuda' or 'cuda:N')")
         name, device = "cupy", device.partition(":")[2] or "0"
     if name not in LIBRARIES:
         raise BackendError(f"unknown backend {spec!r}: choose cpu, cuda[:N] or one of {', '.join(LIBRARIES)}")

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..config import set_config
 from ..errors import XpnetError
 from . import bench, export, infer, pictures, train
@@ -17,13 +18,19 @@ from . import bench, export, infer, pictures, train
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
-    args = parser().parse_args(argv)
+    args, unknown = parser().parse_known_args(argv)
+    if unknown:  # under the command's own usage, not the top level's
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "quiet", False):
         set_config(progress=False)
     try:
         return args.run(args)
     except (XpnetError, OSError) as err:
         print(f"xpnet {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"xpnet {args.command}: error: out of memory (a smaller --batch-size, or fewer --workers, needs less)",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"xpnet {args.command}: interrupted", file=sys.stderr)
@@ -33,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="xpnet", description="The networks of 'Deep Learning from Scratch' on any "
                                   "array backend.")
+    top.add_argument("--version", action="version", version=f"xpnet {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (infer, train, bench, export, pictures):
         for command in module.add_to(commands):
             command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+            command.set_defaults(parser=command)
     return top

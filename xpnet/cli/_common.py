@@ -28,7 +28,8 @@ def positive_int(text: str, most: int = 1 << 62) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= most:
-        raise argparse.ArgumentTypeError(f"expected an integer from 1 to {most:,}, got {text!r}")
+        bounds = "a positive integer" if most == 1 << 62 else f"an integer from 1 to {most:,}"
+        raise argparse.ArgumentTypeError(f"expected {bounds}, got {text!r}")
     return value
 
 
@@ -96,7 +97,37 @@ def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
     if model.reuse_memory:
         reuse_freed_memory()
     backend = get_backend(args.backend, args.device, workers=getattr(args, "workers", None))
-    return model, get_backend(backend, batch_size=getattr(args, "batch_size", None) or model.batch_size(backend))
+    backend = get_backend(backend, batch_size=getattr(args, "batch_size", None) or model.batch_size(backend))
+    _check_batch_memory(model, backend, getattr(args, "dtype", None) or model.dtype)
+    return model, backend
+
+
+def _check_batch_memory(model: ModelEntry, backend: Backend, dtype: str) -> None:
+    """Refuse, before any work, batches that would not fit in the memory this machine has available (host
+    memory: a GPU's is not estimated here)."""
+    available = available_memory()
+    if backend.on_gpu or backend.lazy or available is None:
+        return
+    per_image = model.bytes_per_image(dtype)
+    need = per_image * backend.batch_size * backend.workers
+    if need > available // 2:  # half: the data, the weights and other processes need the rest
+        most = max(1, available // 2 // (per_image * backend.workers))
+        raise XpnetError(f"--batch-size {backend.batch_size}: {model.name} in {dtype} takes about "
+                         f"{per_image / 1e6:.2f} MB an image in a pass, {need / 2**30:,.1f} GiB for "
+                         f"{backend.workers} batch(es) at once, and this machine has {available / 2**30:.1f} GiB "
+                         f"available: --batch-size at most {most:,} here")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux's MemAvailable), or None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
 
 
 def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend) -> Any:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, XpnetError
+from ..io.download import check_writable, save_atomically
 from ._common import MAX_BATCH, MAX_WORKERS, add_backend_args, add_data_args, at_most, model_backend, test_set
 
 MAX_TILE = 100  # copies of the test set in the benchmark (a million images, 3.9 GB in float32)
@@ -37,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         benchmarks = importlib.import_module("xpnet_benchmarks")
     except ImportError as err:
         raise BackendError(f"the benchmarks are not installed ({err}): pip install xpnet from its repository") from None
+    if args.json:
+        check_writable(args.json)
     model, backend = model_backend(args)
     if backend.lazy:
         raise XpnetError(f"bench times eager backends; for {backend.name}, time 'xpnet infer --backend "
@@ -51,5 +55,5 @@ def run(args: argparse.Namespace) -> int:
                                 sweep=args.sweep or backend.on_gpu)
     print(benchmarks.format_report(report))
     if args.json:
-        benchmarks.write_json(report, args.json)
+        save_atomically(Path(args.json), lambda temporary: benchmarks.write_json(report, temporary))
     return 0

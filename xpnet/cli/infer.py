@@ -76,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(x.shape[0], backend.batch_size) as update:
         try:
             score = accuracy(network, x, t, backend.batch_size, progress=update, workers=backend.workers)
-        except (ValueError, TypeError) as err:  # the images or labels do not fit the network
-            raise XpnetError(f"{args.images or 'MNIST test set'}: {err}") from None
+        except (ValueError, TypeError) as err:  # the images ("x ...") or labels ("t ...") do not fit the network
+            source = args.labels if args.labels and str(err).startswith("t ") else args.images
+            raise XpnetError(f"{source or 'MNIST test set'}: {err}") from None
     seconds = time.perf_counter() - start
     n = x.shape[0]
     result = {

@@ -57,14 +57,9 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
 
 
 def _network(args: argparse.Namespace) -> tuple[Any, Any, Any]:
-    """The model, backend and network that the arguments name; the network seen to map pixels to 10 classes."""
+    """The model, backend and network that the arguments name."""
     model, backend = model_backend(args)
-    network = load_network(args, model, backend)
-    outputs = network.params[list(network.params)[-1]].shape[-1]
-    if outputs != 10:
-        raise XpnetError(f"{args.weights or model.weights.path}: a network from {model.features} inputs to "
-                         f"{outputs} outputs; the pictures are of MNIST, 784 pixels and 10 classes")
-    return model, backend, network
+    return model, backend, load_network(args, model, backend)
 
 
 def _predicted(args: argparse.Namespace, images: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -43,9 +45,16 @@ def from_cache(cached: Path, read: Callable[[Path], T]) -> T | None:
     """``read(cached)``, or None when the file is absent or fails ``read``'s checks.
 
     A damaged copy is reported on stderr with its path and left in place: only
-    a verified download replaces it, and nothing uses it meanwhile.
+    a verified download replaces it, and nothing uses it meanwhile. Anything
+    there that is not a regular file (a directory, a FIFO, a symlink, dangling
+    or not) is reported and removed, so that the download can take its place.
     """
     if not os.path.lexists(cached):
+        return None
+    if not stat.S_ISREG(os.lstat(cached).st_mode):
+        print(f"warning: {cached} in the cache is not a regular file; replacing it with a fresh copy",
+              file=sys.stderr)
+        _remove(cached)
         return None
     try:
         return read(cached)
@@ -179,10 +188,24 @@ def save_atomically(path: Path, write: Callable[[Path], None]) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def _remove(path: Path) -> None:
+    """Remove ``path``, whatever it is: a directory with what it holds, anything else (a symlink too) itself."""
+    if stat.S_ISDIR(os.lstat(path).st_mode):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
 def check_writable(path: str | os.PathLike[str]) -> None:
-    """Refuse, with DataError, to write over something at ``path`` that is not a regular file (``/dev/full``)."""
+    """Refuse, with DataError, to write over something at ``path`` that is not a regular file (``/dev/full``), or
+    where no file can be made: checked before any work, so that a long run never fails at its end."""
     if os.path.lexists(path) and not os.path.isfile(path):
         raise DataError(f"{path}: there already, and not a regular file: nothing is written over it")
+    folder = Path(path).absolute().parent
+    while not os.path.lexists(folder):  # the folders still to make are made in the nearest one there
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise DataError(f"{path}: cannot write there ({folder} is not a folder this user can write in)")
 
 
 def _finish(path: Path) -> None:
@@ -219,9 +242,9 @@ def _temporary_path(directory: Path, name: str) -> Path:
     cutoff = time.time() - STALE_PART_S
     for part in directory.glob(f".{glob.escape(name)}.*.part"):
         try:
-            if part.stat().st_mtime < cutoff:
-                part.unlink()
-        except FileNotFoundError:  # another process deleted it first
+            if part.lstat().st_mtime < cutoff:
+                _remove(part)
+        except OSError:  # another process deleted it first, or it cannot be: mkstemp picks a new name anyway
             pass
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
     os.close(handle)

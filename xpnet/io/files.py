@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
     from ..backends import Backend
 
 MiB = 1 << 20
-WEIGHTS_CAP = 256 * MiB  # the most array data a weights file may hold (64 million float32 parameters)
+WEIGHTS_CAP = 128 * MiB  # the most array data a weights file may hold (32 million float32 parameters)
+READ_WHOLE_CAP = 1 << 30  # --images files up to this size are read into memory, larger ones memory-mapped
 MAX_IMAGES = 70_000  # all of MNIST: the most images an IDX file or a cached array may declare
 
 
@@ -47,13 +49,22 @@ def reading(path: object) -> Iterator[None]:
         raise DataError(f"{path}: {describe(err)}") from None
 
 
+def shown(value: object) -> str:
+    """``repr(value)`` cut to at most about 80 characters, for messages about values read from outside."""
+    return _SHORT.repr(value)
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 80
+
+
 def describe(err: BaseException) -> str:
     """A one-line account of an exception: its type, and its message where it has one."""
     if isinstance(err, OSError) and err.strerror:
         return f"cannot read ({err.strerror})"
     if isinstance(err, MemoryError):
         return "needs more memory than this machine has"
-    message = " ".join(str(err).split())
+    message = " ".join(str(err)[:400].split())
     if type(err) is ValueError and message:  # written for people, as check_network's are
         return message
     return f"{type(err).__name__}: {message}" if message else type(err).__name__
@@ -118,7 +129,13 @@ def read_npy_stream(file: BinaryIO, size: int, cap: int) -> np.ndarray:
     """The ``.npy`` array at ``file``'s position (``size`` bytes from there to the end of what holds it):
     its header checked by :func:`npy_layout` first, then exactly the declared bytes read, and no more there."""
     shape, dtype, fortran = npy_layout(file, size, cap)
-    data = file.read(math.prod(shape) * dtype.itemsize)
+    data = bytearray(math.prod(shape) * dtype.itemsize)  # writable, and read into: one copy of the bytes in memory
+    with memoryview(data) as view:
+        done = 0
+        while done < len(data) and (count := file.readinto(view[done:])):
+            done += count
+    if done < len(data):
+        raise DataError(f"ends after {done:,} of the {len(data):,} bytes its header declares")
     if file.read(1):
         raise DataError("holds more than its header declares")
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
@@ -139,12 +156,13 @@ def check_npy(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]:
 
 
 def check_image_files(images: str | os.PathLike[str], labels: str | os.PathLike[str]) -> None:
-    """``images`` must hold uint8 pixels (n, 784) or (n, 28, 28), ``labels`` (n,) or (n, 10), for one n >= 1."""
+    """``images`` must hold uint8 pixels (n, 784), (n, 28, 28) or (n, 1, 28, 28), ``labels`` (n,) or (n, 10),
+    for one n >= 1."""
     image_shape, image_dtype = check_npy(images)
     label_shape, _ = check_npy(labels)
-    if len(image_shape) not in (2, 3) or image_dtype != np.uint8:
-        raise DataError(f"{images}: holds a {image_shape} {image_dtype} array; expected uint8 pixels (n, 784) or "
-                        "(n, 28, 28)")
+    if image_shape[1:] not in ((784,), (28, 28), (1, 28, 28)) or image_dtype != np.uint8:
+        raise DataError(f"{images}: holds a {image_shape} {image_dtype} array; expected uint8 pixels (n, 784), "
+                        "(n, 28, 28) or (n, 1, 28, 28)")
     if image_shape[0] == 0:
         raise DataError(f"{images}: holds no images")
     if len(label_shape) not in (1, 2) or label_shape[0] != image_shape[0]:
@@ -153,18 +171,21 @@ def check_image_files(images: str | os.PathLike[str], labels: str | os.PathLike[
 
 
 def load_npy(path: str | os.PathLike[str], backend: Backend) -> Any:
-    """An ``.npy`` file as an array of ``backend``, memory-mapped rather than read whole.
+    """An ``.npy`` file as an array of ``backend``: read whole up to :data:`READ_WHOLE_CAP`, memory-mapped above.
 
-    A lazy backend maps the file afresh in each chunk's task, so no process
-    holds more than the chunks in flight; NumPy uses the mapping as it is; the
-    other backends copy it to their device.
+    A file read whole cannot change under the pass (a mapped file truncated
+    meanwhile would kill the process with SIGBUS). A lazy backend maps the
+    file afresh in each chunk's task, so no process holds more than the
+    chunks in flight; NumPy uses a mapping as it is; the other backends copy
+    the array to their device.
     """
     shape, dtype = check_npy(path)
     if backend.lazy:
         return backend.asarray(_LazyNpy(os.fspath(path), shape, dtype))
+    if math.prod(shape) * dtype.itemsize <= READ_WHOLE_CAP:
+        return backend.asarray(read_npy(path, READ_WHOLE_CAP))
     with reading(path):
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False) if math.prod(shape) else np.empty(shape, dtype)
-    return backend.asarray(mapped)
+        return backend.asarray(np.load(path, mmap_mode="r", allow_pickle=False))
 
 
 class _LazyNpy:

@@ -10,6 +10,7 @@ import operator
 import os
 import pickle
 import pickletools
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -23,7 +24,7 @@ from ..backends import array_namespace, to_numpy
 from ..config import BOOK_COMMIT, get_config
 from ..errors import DataError
 from .download import cache_dir, fetch, from_cache, save_atomically
-from .files import WEIGHTS_CAP, MiB, read_capped, read_npy_stream, reading
+from .files import WEIGHTS_CAP, MiB, read_capped, read_npy_stream, reading, shown
 
 
 @dataclass(frozen=True)
@@ -43,67 +44,138 @@ class BookWeights:
 SAMPLE_WEIGHT = BookWeights("ch03/sample_weight.pkl",
                             "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13", 181_853)
 
-_RECONSTRUCT = np.ndarray((0,)).__reduce__()[0]
 _NUMERIC_KINDS = "biuf"
+PICKLE_OPS_CAP = 1 << 16  # opcodes a weights pickle may hold: about 20 an array, the book's files fewer than 300
+KEYS_CAP = 4096  # arrays a weights file may hold
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+
+
+class _Token:
+    """What a weights pickle's globals unpickle to: objects of xpnet's own, whose state no ``BUILD`` can change.
+
+    ``BUILD`` calls an object's ``__setstate__``, else sets its attributes:
+    a pickle could otherwise rewrite a NumPy dtype (the process-wide float64
+    among them) or a helper function's defaults after they were checked.
+    """
+
+    __slots__ = ()
+
+    def __setstate__(self, state: object) -> None:
+        raise DataError(f"changes a {type(self).__name__.strip('_')} after building it, which a weights file may not")
+
+
+class _Global(_Token):
+    """A function that a weights pickle may call by name; nothing else can be done with it."""
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function: Callable[..., object]) -> None:
+        self._function = function
+
+    def __call__(self, *args: object) -> object:
+        return self._function(*args)
+
+
+_NDARRAY = _Token()  # what the name numpy.ndarray unpickles to: a token, not the class
+
+
+class _Dtype(_Token):
+    """``numpy.dtype(*args)`` as a pickle builds it: numbers only, its byte order the one ``BUILD`` may set."""
+
+    __slots__ = ("descr",)
+
+    def __init__(self, *args: object) -> None:
+        self.descr = _dtype(*args)
+
+    def __setstate__(self, state: object) -> None:
+        # NumPy's state: (version, byte order, sub-array, names, fields, item size, alignment, flags[, metadata])
+        if not (isinstance(state, tuple) and len(state) in (8, 9) and state[1] in ("<", ">", "=", "|")
+                and state[2:5] == (None, None, None) and state[5] in (-1, self.descr.itemsize)
+                and state[8:] in ((), (None,))):
+            raise DataError("holds a dtype that is not a plain number")
+        self.descr = self.descr.newbyteorder(state[1]) if state[1] in "<>" else self.descr
+
+
+class _Array(_Token):
+    """An array as a pickle builds it: empty until its one ``BUILD`` (protocols 0 to 4), or built whole
+    (protocol 5); each array's bytes are charged to its loader's budget before they are allocated."""
+
+    __slots__ = ("_loader", "array")
+
+    def __init__(self, loader: _ArraysOnlyUnpickler, array: np.ndarray | None = None) -> None:
+        self.array, self._loader = array, loader
+
+    def __setstate__(self, state: object) -> None:
+        if self.array is not None or not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise DataError("sets an array's contents twice or in a form NumPy does not write")
+        shape, dtype, fortran, data = state[-4:]
+        if not isinstance(dtype, _Dtype) or not isinstance(data, (bytes, bytearray)) or not isinstance(shape, tuple):
+            raise DataError("holds an array that is not numbers stored as bytes")
+        self.array = self._loader.build(data, dtype.descr, shape, "F" if fortran else "C")
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain containers and NumPy arrays of numbers; any other global is refused before it runs.
 
-    NumPy's two array reconstructions are wrapped. Up to protocol 4 (the
-    book's files), an array's declared size is checked against ``budget``
-    (the file's own size: a pickle carries its arrays' bytes) before anything
-    is allocated; protocols 0 to 2 carry those bytes as latin-1 text, which
-    ``_codecs.encode`` turns back into bytes and nothing else. Protocol 5,
-    ``pickle.dump``'s default from Python 3.14 on, carries each array's bytes
-    as one buffer, whose length must match the declared shape.
-    ``numpy.ndarray`` is handed out only as a name for the
-    first reconstruction, never as something to call.
+    Every global a weights file may name unpickles to an object of
+    :class:`_Token`'s, so nothing the pickle does reaches NumPy or this
+    module: arrays are built from their bytes once their state is complete.
+    All that the globals allocate (arrays, bytes from latin-1 text) is
+    charged against ``budget``, so arrays that share one buffer through the
+    pickle's memo cost what they would cost written out. Protocols 0 to 2
+    carry bytes as latin-1 text, which ``_codecs.encode`` turns back into
+    bytes and nothing else; protocol 5, ``pickle.dump``'s default from
+    Python 3.14 on, carries each array's bytes as one buffer.
     """
 
     def __init__(self, file: io.BytesIO, budget: int) -> None:
         super().__init__(file)
         self.budget = budget
+        self._globals = {
+            ("numpy.core.multiarray", "_reconstruct"): _Global(self._reconstruct),
+            ("numpy._core.multiarray", "_reconstruct"): _Global(self._reconstruct),
+            ("numpy.core.numeric", "_frombuffer"): _Global(self._frombuffer),
+            ("numpy._core.numeric", "_frombuffer"): _Global(self._frombuffer),
+            ("_codecs", "encode"): _Global(self._latin1),  # how protocols 0 to 2 write bytes, arrays' among them
+            ("numpy", "ndarray"): _NDARRAY,
+            ("numpy", "dtype"): _Global(_Dtype),
+        }
 
     def find_class(self, module: str, name: str) -> object:
-        if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name == "_reconstruct":
-            return self._reconstruct
-        if module in ("numpy.core.numeric", "numpy._core.numeric") and name == "_frombuffer":
-            return _frombuffer
-        if (module, name) == ("_codecs", "encode"):  # how protocols 0 to 2 write bytes, an array's among them
-            return _latin1
-        if (module, name) == ("numpy", "ndarray"):
-            return _NDARRAY
-        if (module, name) == ("numpy", "dtype"):
-            return _dtype
-        raise pickle.UnpicklingError(f"refers to {module}.{name}, which a weights file may not")
+        if (module, name) in self._globals:
+            return self._globals[module, name]
+        raise pickle.UnpicklingError(f"refers to {module[:80]}.{name[:80]}, which a weights file may not")
 
-    def _reconstruct(self, subtype: object, shape: tuple[int, ...], dtype: object) -> np.ndarray:
-        descr = _dtype(dtype)
+    def charge(self, nbytes: int) -> None:
+        """Count ``nbytes`` about to be allocated against the budget; DataError past it."""
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise DataError("makes more array data than the file holds (a buffer reused by many arrays?)")
+
+    def build(self, data: bytes | bytearray, descr: np.dtype, shape: tuple, order: str) -> np.ndarray:
+        """A copy of the array of ``shape`` whose bytes ``data`` holds."""
         nbytes = math.prod(operator.index(n) for n in shape) * descr.itemsize
-        if subtype is not _NDARRAY or nbytes > self.budget:
-            raise DataError(f"declares an array of {nbytes:,} bytes in a file of {self.budget:,}")
-        return _RECONSTRUCT(np.ndarray, tuple(shape), descr)
+        if len(data) != nbytes or order not in ("C", "F"):
+            raise DataError(f"declares a {shown(shape)} {descr} array ({nbytes:,} bytes) over {len(data):,} bytes")
+        self.charge(nbytes)
+        return np.frombuffer(data, descr).reshape(shape, order=order).copy(order=order)
 
+    def _reconstruct(self, subtype: object, shape: object, dtype: object) -> _Array:
+        if subtype is not _NDARRAY:
+            raise DataError("reconstructs something other than an array")
+        return _Array(self)
 
-def _frombuffer(buffer: object, dtype: object, shape: tuple[int, ...], order: str) -> np.ndarray:
-    """NumPy's protocol-5 reconstruction: a copy of the array whose bytes ``buffer`` (read from the file) holds."""
-    descr = _dtype(dtype)
-    data = memoryview(buffer)  # type: ignore[arg-type]  # bytes or bytearray; anything else is refused here
-    nbytes = math.prod(operator.index(n) for n in shape) * descr.itemsize
-    if data.nbytes != nbytes or order not in ("C", "F"):
-        raise DataError(f"declares a {tuple(shape)} {descr} array ({nbytes:,} bytes) over {data.nbytes:,} bytes")
-    return np.frombuffer(data, descr).reshape(shape, order=order).copy(order=order)
+    def _frombuffer(self, buffer: object, dtype: object, shape: object, order: object) -> _Array:
+        if not isinstance(buffer, (bytes, bytearray)) or not isinstance(dtype, _Dtype) or not isinstance(shape, tuple):
+            raise DataError("holds an array that is not numbers stored as bytes")
+        return _Array(self, self.build(buffer, dtype.descr, shape, order))  # type: ignore[arg-type]
 
-
-def _latin1(text: object, encoding: object = "utf-8") -> bytes:
-    """``codecs.encode`` as protocols 0 to 2 call it for bytes: a str that holds them, in latin-1."""
-    if not isinstance(text, str) or encoding != "latin1":
-        raise DataError(f"encodes {type(text).__name__} as {encoding!r}: only bytes, as latin-1 text")
-    return text.encode("latin1")
-
-
-_NDARRAY = object()  # what the name numpy.ndarray unpickles to: a token, not the class
+    def _latin1(self, text: object, encoding: object = "utf-8") -> bytes:
+        """``codecs.encode`` as protocols 0 to 2 call it for bytes: a str that holds them, in latin-1."""
+        if not isinstance(text, str) or encoding != "latin1":
+            raise DataError(f"encodes {type(text).__name__} as {shown(encoding)}: only bytes, as latin-1 text")
+        self.charge(len(text))
+        return text.encode("latin1")
 
 
 def _dtype(*args: object) -> np.dtype:
@@ -112,6 +184,25 @@ def _dtype(*args: object) -> np.dtype:
     if descr.kind not in _NUMERIC_KINDS or descr.shape != () or descr.names is not None:
         raise DataError(f"holds a {descr} array: weights are numbers")
     return descr
+
+
+def _unpickle(data: bytes) -> object:
+    """The object a weights pickle holds, its arrays built; DataError for anything else or too much."""
+    # protocol 0's string opcodes decode escapes, and a bad one in a hostile file would warn
+    # (DeprecationWarning) on top of the one error that the file gets
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            for count, _ in enumerate(pickletools.genops(data)):  # every length field checked against the bytes
+                if count == PICKLE_OPS_CAP:
+                    raise DataError(f"holds more than {PICKLE_OPS_CAP:,} pickle opcodes: not a network's weights")
+            # latin-1 text and the arrays made from it may each take the file's size
+            loaded = _ArraysOnlyUnpickler(io.BytesIO(data), 2 * len(data)).load()
+        except (pickle.UnpicklingError, ValueError) as err:
+            raise DataError(f"not a weights file ({' '.join(str(err)[:400].split())})") from None
+    if not isinstance(loaded, dict) or not all(isinstance(v, _Array) and v.array is not None for v in loaded.values()):
+        raise DataError(f"expected a dict of NumPy arrays, got {type(loaded).__name__.strip('_')}")
+    return {key: value.array for key, value in loaded.items()}
 
 
 Check = Callable[[dict[str, np.ndarray]], None]
@@ -145,6 +236,8 @@ def check_network(network: Mapping[str, Any]) -> None:
                 raise ValueError(f"{key} has dtype {value.dtype}: weights must be floating point")
             if value.ndim != ndim:
                 raise ValueError(f"{key} has shape {tuple(value.shape)}: expected {ndim}-D")
+            if 0 in value.shape:
+                raise ValueError(f"{key} has shape {tuple(value.shape)}: a layer needs at least one unit")
             if not bool(xp.all(xp.isfinite(value))):
                 raise ValueError(f"{key} holds NaN or infinite values")
         if previous is not None and w.shape[0] != previous:
@@ -229,23 +322,15 @@ def _read_weights(path: Path, check: Check | None, data: bytes | None = None) ->
             network = _read_npz(data)
             network.pop(ABOUT, None)
         else:
-            # protocol 0's string opcodes decode escapes, and a bad one in a hostile file would warn
-            # (DeprecationWarning) on top of the one error that the file gets
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                try:
-                    for _ in pickletools.genops(data):  # every length field checked against the bytes there
-                        pass
-                    network = _ArraysOnlyUnpickler(io.BytesIO(data), len(data)).load()
-                except (pickle.UnpicklingError, ValueError) as err:
-                    raise DataError(f"not a weights file ({' '.join(str(err).split())})") from None
-        if not isinstance(network, dict) or not all(isinstance(v, np.ndarray) for v in network.values()):
-            raise DataError(f"expected a dict of NumPy arrays, got {type(network).__name__}")
-        if not all(isinstance(key, str) for key in network):
-            raise DataError(f"has a key {next(k for k in network if not isinstance(k, str))!r}: keys are W1, b1, ...")
+            network = _unpickle(data)
+        if len(network) > KEYS_CAP:
+            raise DataError(f"holds {len(network):,} arrays, more than the {KEYS_CAP:,} a network's weights may")
+        for key in network:
+            if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+                raise DataError(f"has a key {shown(key)}: keys are names such as W1, b1, gamma1")
         for key, value in network.items():
-            if value.dtype.kind != "f":
-                raise DataError(f"{key} has dtype {value.dtype}: weights must be floating point")
+            if value.dtype.kind != "f" or value.dtype.itemsize > 8:  # either byte order
+                raise DataError(f"{key} has dtype {value.dtype}: weights are float16, float32 or float64")
             if not np.isfinite(value).all():
                 raise DataError(f"{key} holds NaN or infinite values")
         if check is not None:
@@ -261,12 +346,16 @@ def _read_npz(data: bytes) -> dict[str, np.ndarray]:
         declared = sum(member.file_size for member in members)
         if declared > WEIGHTS_CAP:
             raise DataError(f"its members unpack to {declared:,} bytes, more than the {WEIGHTS_CAP // MiB} MiB cap")
+        if len(members) > KEYS_CAP + 1:
+            raise DataError(f"holds {len(members):,} members, more than the {KEYS_CAP:,} a network's weights may")
         for member in members:
-            if not member.filename.endswith(".npy"):
-                raise DataError(f"member {member.filename!r} is not a .npy array")
+            key = member.filename.removesuffix(".npy")
+            if key == member.filename:
+                raise DataError(f"member {shown(member.filename)} is not a .npy array")
+            if key in network:
+                raise DataError(f"holds two members named {shown(member.filename)}")
             with archive.open(member) as stream:
-                array = read_npy_stream(stream, member.file_size, WEIGHTS_CAP)
-            network[member.filename.removesuffix(".npy")] = array.copy()  # writable: optimizers work in place
+                network[key] = read_npy_stream(stream, member.file_size, WEIGHTS_CAP)  # writable, as optimizers need
     return network
 
 

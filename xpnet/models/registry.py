@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import math
 import os
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..backends import Backend, dtype_of
+import numpy as np
+
+from ..backends import Backend, dtype_of, get_backend
 from ..errors import DataError, XpnetError
 from ..io.weights import SAMPLE_WEIGHT, BookWeights, check_network, dense_layers, load_weights
 from ..nn import Model
@@ -50,6 +53,21 @@ class ModelEntry:
         """Numbers in one sample (784 for MNIST's images)."""
         return math.prod(self.input_shape)
 
+    def bytes_per_image(self, dtype: str | None = None) -> int:
+        """The memory one more image adds to an inference pass of uint8 pixels on NumPy, measured with
+        ``tracemalloc`` on batches of 1 and 3 images (a network with random weights, built for the purpose)."""
+        plan = self.network(get_backend("numpy"), dtype=dtype).inference(pixels=True)
+        peaks = []
+        for n in (1, 3):
+            images = np.zeros((n, self.features), np.uint8)
+            tracemalloc.start()
+            try:
+                plan.forward(images)
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+        return max(1, (peaks[1] - peaks[0]) // 2)
+
     def batch_size(self, backend: Backend) -> int:
         """Images per batch on ``backend``: its own choice if it has one, else this model's for its kind."""
         return backend.batch_size or self.batch[backend.kind]
@@ -67,13 +85,22 @@ class ModelEntry:
             raise XpnetError(f"{self.name} has no published weights: give a weights file (--weights)")
         weights = load_weights(path, book=self.weights, check=check_network if self.dense else None,
                                environment=self.weights_variable)
-        if self.dense:  # its layer sizes are the weights' own
-            options.setdefault("sizes", [weights["W1"].shape[0], *(w.shape[1] for w, _ in dense_layers(weights))])
+        source = path or (self.weights_variable and os.environ.get(self.weights_variable)) or self.weights.path
+        if self.dense:  # its layer sizes are the weights' own, from this model's input to its classes
+            sizes = [weights["W1"].shape[0], *(w.shape[1] for w, _ in dense_layers(weights))]
+            if (sizes[0], sizes[-1]) != (self.features, self.classes):
+                raise DataError(f"{source}: holds a network from {sizes[0]} inputs to {sizes[-1]} outputs; {self.name} "
+                                f"takes {self.features} pixels and gives {self.classes} classes")
+            options.setdefault("sizes", sizes)
+        largest = float(np.finfo(dtype or self.dtype).max)
+        for key, value in weights.items():
+            if value.size and float(np.max(np.abs(value))) > largest:
+                raise DataError(f"{source}: {key} holds values beyond {dtype or self.dtype}'s range (--dtype float64 "
+                                "holds them)")
         net = self.network(backend, dtype=dtype, **options)
         try:
             net.params = {key: backend.asarray(value, dtype=target) for key, value in weights.items()}
         except (KeyError, ValueError) as err:
-            source = path or (self.weights_variable and os.environ.get(self.weights_variable)) or self.weights.path
             raise DataError(f"{source}: not {self.title}'s weights: {err.args[0]}") from None
         return net
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +13,7 @@ from array_api_compat import device
 
 from ..backends import array_namespace, to_numpy
 from ..backends.runtime import refuse_lazy, single_threaded_blas
+from ..errors import DivergedError
 from ..nn import Model
 from .optimizers import Optimizer
 
@@ -68,7 +70,8 @@ def fit(
 ) -> Iterator[dict[str, float]]:
     """Train epochs ``first_epoch`` to ``epochs``; yields after each its mean loss, train, validation (if
     given) and test accuracy and seconds. The batch order of an epoch depends on ``seed`` and the epoch alone,
-    so a run resumed at ``first_epoch`` walks the batches a whole run would."""
+    so a run resumed at ``first_epoch`` walks the batches a whole run would. Raises
+    :class:`~xpnet.DivergedError` after an epoch whose loss or weights are not finite."""
     rng = np.random.default_rng(seed)
     for _ in range(1, first_epoch):
         rng.permutation(train[0].shape[0])
@@ -76,6 +79,10 @@ def fit(
         start = time.perf_counter()
         loss = train_epoch(net, *train, optimizer, rng, batch_size, progress)
         seconds = time.perf_counter() - start
+        if not (math.isfinite(loss) and all(bool(array_namespace(value).all(array_namespace(value).isfinite(value)))
+                                            for value in net.params.values())):
+            raise DivergedError(f"training diverged in epoch {epoch}: the loss is {loss} or a weight is not finite (a "
+                                "smaller learning rate may help)")
         scores = {"train_accuracy": net.accuracy(*train, batch_size=1000)}
         if validation is not None:
             scores["validation_accuracy"] = net.accuracy(*validation, batch_size=1000)
