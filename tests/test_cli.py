@@ -120,3 +120,15 @@ def test_a_gpu_by_another_name_gets_a_hint(device: str) -> None:
     result = run("-m", "xpnet", "infer", "--device", device)
     assert result.returncode == 2
     assert result.stderr.endswith(f"not on {device!r} (an NVIDIA GPU is 'cuda' or 'cuda:N')\n")
+
+
+def test_float16_on_the_cpu_is_warned_of_up_front(tmp_path: Path, weights_path: Path, mnist_test) -> None:
+    images, labels = mnist_test
+    np.save(tmp_path / "x.npy", images[:50].reshape(50, -1))
+    np.save(tmp_path / "t.npy", labels[:50])
+    result = run("-m", "xpnet", "infer", "--dtype", "float16", "--images", str(tmp_path / "x.npy"), "--labels",
+                 str(tmp_path / "t.npy"), "--weights", str(weights_path), "--quiet")
+    assert result.returncode == 0, result.stderr
+    warning, = result.stderr.splitlines()
+    assert warning.startswith("warning: float16 on the CPU has no fast matrix products (NumPy has no float16 BLAS)")
+    assert "50 images will take about" in warning

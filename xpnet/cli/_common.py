@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend
+import numpy as np
+
+from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend, to_numpy
 from ..backends.runtime import reuse_freed_memory
 from ..config import get_config
 from ..errors import XpnetError
@@ -130,10 +134,21 @@ def available_memory() -> int | None:
     return None
 
 
-def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend) -> Any:
-    """--model's network with --weights (or the book's) in --dtype on ``backend``, with --activation if given."""
+def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend, images: int = 10_000) -> Any:
+    """--model's network with --weights (or the book's) in --dtype on ``backend``, with --activation if given.
+
+    float16 on a CPU is warned of, up front, with an estimate of the time for ``images`` images.
+    """
     options = {"activation": args.activation} if getattr(args, "activation", None) else {}
-    return model.load(backend, args.weights, args.dtype, **options)
+    network = model.load(backend, args.weights, args.dtype, **options)
+    if args.dtype == "float16" and not backend.on_gpu:
+        plan, sample = network.inference(pixels=True), backend.asarray(np.zeros((8, model.features), np.uint8))
+        start = time.perf_counter()
+        to_numpy(plan.forward(sample))
+        seconds = (time.perf_counter() - start) / 8 * images / backend.workers
+        print(f"warning: float16 on the CPU has no fast matrix products (NumPy has no float16 BLAS): {images:,} "
+              f"images will take about {seconds:,.0f} s; float32 is the fast CPU dtype", file=sys.stderr)
+    return network
 
 
 def test_set(args: argparse.Namespace) -> tuple[Any, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from ..backends import LIBRARIES
 from ..backends.runtime import use_scheduler
 from ..errors import XpnetError
-from ..io.files import check_image_files, load_npy
+from ..io.files import check_image_files, check_npy, load_npy
 from ..scoring import accuracy
 from ._common import (
     MAX_BATCH,
@@ -62,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
         if not backend.lazy:
             raise XpnetError(f"--scheduler needs --backend {' or '.join(lazy)}")
         use_scheduler(args.scheduler)
-    network = load_network(args, model, backend)
     if args.images:
         check_image_files(args.images, args.labels)
-    else:
+    network = load_network(args, model, backend, check_npy(args.images)[0][0] if args.images else 10_000)
+    if not args.images:
         images, labels = test_set(args)
     start = time.perf_counter()  # from host data (or the .npy files) to the accuracy on the host
     if args.images:
