@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import itertools
+import json
 import os
 import pickle
 import pickletools
@@ -37,7 +38,7 @@ import xpnet.io.download
 import xpnet.io.weights
 from xpnet.datasets.mnist import load_array
 
-from conftest import ROOT
+from conftest import BOOK_ACCURACY, BOOK_FILES, ROOT, SHARED_DATA
 from mirror import Mirror
 
 # The interpreter with NumPy and matplotlib peaks at about 120 MiB, with PyTorch at about 220 MiB; the legitimate
@@ -837,3 +838,14 @@ def test_outputs_that_are_not_files_are_refused_before_any_work(tmp_path: Path, 
     result, peak = xpnet_cli(tmp_path, *command, str(output), *data, timeout=60)
     assert_one_line(result, peak, command[0], f"{output}: there already, and not a regular file")
     assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("model", ["simple_convnet", "deep_convnet"])
+def test_dask_convnets_keep_to_a_batch_of_memory(tmp_path: Path, mnist_dir: Path, model: str) -> None:
+    """Each chunk's task scores its 1,000 images a CPU batch at a time: the whole pass stays in the budget."""
+    pytest.importorskip("dask", reason="optional backend dask not installed: pip install 'xpnet[dask]'")
+    result, peak = xpnet_cli(tmp_path, "infer", "--backend", "dask", "--model", model, "--data-dir", str(mnist_dir),
+                             "--weights", str(SHARED_DATA / BOOK_FILES[model]), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accuracy"] == BOOK_ACCURACY[model]
+    assert peak < BUDGET_MIB, f"{peak:.0f} MiB"

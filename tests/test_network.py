@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet import scoring
+from xpnet.network import as_model
 
 from conftest import assert_same_place, xp_assert_close
 
@@ -206,3 +208,14 @@ def test_a_worker_that_finds_no_batch_left_adds_nothing() -> None:
     from xpnet.scoring import _eager_tally
 
     assert _eager_tally(lambda start: np.array([3, 0, 0]), range(0, 1), 2, "cpu", None).tolist() == [3, 0, 0]
+
+
+@pytest.mark.parametrize("chunk_batch", [1, 3, 4, 50])
+def test_chunks_scored_in_smaller_batches_give_the_same_accuracy(chunk_batch: int) -> None:
+    pytest.importorskip("dask", reason="optional backend dask not installed: pip install 'xpnet[dask]'")
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((37, 3)), rng.integers(0, 3, 37)
+    expected = float(np.mean(np.argmax(xpnet.predict(small_network(), x), axis=1) == t))
+    dask = xpnet.get_backend("dask")
+    model = as_model(dask.asarrays(small_network()))
+    assert scoring.accuracy(model, dask.asarray(x), dask.asarray(t), 10, chunk_batch=chunk_batch) == expected

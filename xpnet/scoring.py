@@ -38,6 +38,7 @@ def accuracy(
     workers: int = 1,
     progress: Callable[[int], object] | None = None,
     executor: str | None = None,
+    chunk_batch: int | None = None,
 ) -> float:
     """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
 
@@ -50,17 +51,20 @@ def accuracy(
     scores NaN (NaN in its input, say) or a label does not fit the outputs.
     ``progress``, if given, is called with each batch's size once the batch
     is done (``tqdm``'s ``update`` fits). ``workers``: batches scored at once
-    (threads); ``executor``: see the module docstring. The result depends on
-    neither.
+    (threads); ``executor``: see the module docstring; ``chunk_batch``: with
+    chunks, each chunk's task scores its images this many at a time, so that
+    its memory is bounded by that batch, not by the chunk (default: the whole
+    chunk at once). The result depends on none of them.
     """
     _check_model(model)
     xp = array_namespace(x, t)
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
+    chunk_batch = None if chunk_batch is None else _positive("chunk_batch", chunk_batch)
     n = _check_labels(x, t)
     _check_samples(model, x)
     executor = _executor(executor, x, workers)
     counts_dtype = default_dtype(xp, "integral", device(x))
-    count = _batch_counter(model, x, executor, counts_dtype)
+    count = _batch_counter(model, x, executor, counts_dtype, chunk_batch)
 
     def batch_counts(start: int) -> Array:
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
@@ -121,9 +125,10 @@ def _executor(executor: str | None, x: Array, workers: int) -> str:
     return executor
 
 
-def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any) -> Callable[[Array, Array], Array]:
+def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
+                   chunk_batch: int | None = None) -> Callable[[Array, Array], Array]:
     """``count(images, targets)``: [correct, NaN rows, labels out of range] of one batch (for chunks, of one
-    chunk's arrays, scored with the weights brought there)."""
+    chunk's arrays, scored with the weights brought there, ``chunk_batch`` images at a time)."""
     pixels = x.dtype == array_namespace(x).uint8
     if executor == "chunks":
         host = {key: to_numpy(value) for key, value in model.params.items()}
@@ -131,7 +136,14 @@ def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any) -> Ca
         def chunk_counts(images: Array, targets: Array) -> Array:
             xp = array_namespace(images)
             local = model.bound({key: xp.asarray(value) for key, value in host.items()}).inference(pixels=pixels)
-            return _count(local, images, targets, default_dtype(xp, "integral", device(images)))
+            n, step = images.shape[0], chunk_batch or images.shape[0]
+            dtype = default_dtype(xp, "integral", device(images))
+
+            def batch_counts(start: int) -> Array:
+                stop = min(start + step, n)
+                return _count(local, images[start:stop, ...], targets[start:stop, ...], dtype)
+
+            return sum(batch_counts(start) for start in range(0, n, step))
 
         return chunk_counts
     if executor == "jit":

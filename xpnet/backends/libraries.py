@@ -201,7 +201,9 @@ def _open_torch(device: str | None) -> Backend:
     if target.type not in ("cpu", "cuda"):
         raise BackendError(f"torch runs here on 'cpu' or 'cuda[:N]', not {target.type!r}")
     if target.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError("torch:cuda requested but torch sees no CUDA GPU (is this a CPU build of torch?)")
+        build = ("this is a CPU build of torch" if torch.version.cuda is None else
+                 f"torch is built for CUDA {torch.version.cuda}: is there a GPU, its driver, and CUDA_VISIBLE_DEVICES?")
+        raise BackendError(f"torch:cuda requested but torch sees no CUDA GPU ({build})")
     if target.type == "cuda" and (target.index or 0) >= torch.cuda.device_count():
         raise BackendError(f"torch:{target} requested but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     return Backend("torch", xp, target)

@@ -75,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     x = backend.xp.reshape(x, (x.shape[0], -1))
     with progress_bar(x.shape[0], backend.batch_size) as update:
         try:
-            score = accuracy(network, x, t, backend.batch_size, progress=update, workers=backend.workers)
+            score = accuracy(network, x, t, backend.batch_size, progress=update, workers=backend.workers,
+                             chunk_batch=model.batch["cpu"] if backend.lazy else None)  # memory bounded by a batch
         except (ValueError, TypeError) as err:  # the images ("x ...") or labels ("t ...") do not fit the network
             source = args.labels if args.labels and str(err).startswith("t ") else args.images
             raise XpnetError(f"{source or 'MNIST test set'}: {err}") from None
