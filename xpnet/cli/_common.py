@@ -102,7 +102,8 @@ def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
         reuse_freed_memory()
     backend = get_backend(args.backend, args.device, workers=getattr(args, "workers", None))
     backend = get_backend(backend, batch_size=getattr(args, "batch_size", None) or model.batch_size(backend))
-    _check_batch_memory(model, backend, getattr(args, "dtype", None) or model.dtype)
+    if getattr(args, "batch_size", None):  # the models' own batches are small: only a chosen one is measured
+        _check_batch_memory(model, backend, getattr(args, "dtype", None) or model.dtype)
     return model, backend
 
 
