@@ -214,6 +214,7 @@ def weights_cases(weights: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str]
                                             "holds more than 65,536 pickle opcodes"),
         "a key of 10 MB": (pickle.dumps({b"k" * 10_000_000: weights["W1"]}), "has a key b'kkkkkk"),
         "an empty key": (pickle.dumps({"": weights["W1"]}), "has a key ''"),
+        "a memo index of 16 million": (b"\x80\x02}r\x00\x00\x00\x01.", "uses memo index 16,777,216"),
         "two members of one name": (duplicate_members(weights["W1"]), "holds two members named 'W1.npy'"),
         "protocol-5 shape past its buffer": (pickle.dumps({"W1": _Buffered(bytearray(8), np.dtype("f8"), (2**27,),
                                                                             "C")}, protocol=5),

@@ -129,13 +129,12 @@ def read_npy_stream(file: BinaryIO, size: int, cap: int) -> np.ndarray:
     """The ``.npy`` array at ``file``'s position (``size`` bytes from there to the end of what holds it):
     its header checked by :func:`npy_layout` first, then exactly the declared bytes read, and no more there."""
     shape, dtype, fortran = npy_layout(file, size, cap)
-    data = bytearray(math.prod(shape) * dtype.itemsize)  # writable, and read into: one copy of the bytes in memory
-    with memoryview(data) as view:
-        done = 0
-        while done < len(data) and (count := file.readinto(view[done:])):
-            done += count
-    if done < len(data):
-        raise DataError(f"ends after {done:,} of the {len(data):,} bytes its header declares")
+    declared = math.prod(shape) * dtype.itemsize
+    data = bytearray()  # writable, one copy, and growing only as the bytes come: a header may lie about its size
+    while len(data) < declared and (chunk := file.read(min(declared - len(data), 1 << 20))):
+        data += chunk
+    if len(data) < declared:
+        raise DataError(f"ends after {len(data):,} of the {declared:,} bytes its header declares")
     if file.read(1):
         raise DataError("holds more than its header declares")
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")

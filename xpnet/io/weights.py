@@ -47,6 +47,7 @@ SAMPLE_WEIGHT = BookWeights("ch03/sample_weight.pkl",
 _NUMERIC_KINDS = "biuf"
 PICKLE_OPS_CAP = 1 << 16  # opcodes a weights pickle may hold: about 20 an array, the book's files fewer than 300
 KEYS_CAP = 4096  # arrays a weights file may hold
+_MEMO_OPS = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 
 
@@ -193,9 +194,12 @@ def _unpickle(data: bytes) -> object:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            for count, _ in enumerate(pickletools.genops(data)):  # every length field checked against the bytes
+            for count, (op, arg, _) in enumerate(pickletools.genops(data)):  # each length checked against the bytes
                 if count == PICKLE_OPS_CAP:
                     raise DataError(f"holds more than {PICKLE_OPS_CAP:,} pickle opcodes: not a network's weights")
+                # Python's unpickler sizes its memo by the largest index, so one index can cost gigabytes
+                if op.name in _MEMO_OPS and arg > PICKLE_OPS_CAP:
+                    raise DataError(f"uses memo index {arg:,}: a network's weights need fewer than {PICKLE_OPS_CAP:,}")
             # latin-1 text and the arrays made from it may each take the file's size
             loaded = _ArraysOnlyUnpickler(io.BytesIO(data), 2 * len(data)).load()
         except (pickle.UnpicklingError, ValueError) as err:
