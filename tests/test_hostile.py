@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 import xpnet
 import xpnet.datasets.mnist
 import xpnet.io.download
+import xpnet.io.pickles
 import xpnet.io.weights
 from xpnet.datasets.mnist import load_array
 
@@ -786,8 +787,9 @@ STATES = st.recursive(
 
 
 def process_state() -> tuple[object, ...]:
-    """What a pickle could have changed: the loader module's functions and NumPy's float64 dtype."""
-    functions = [value for value in vars(xpnet.io.weights).values() if callable(value)]
+    """What a pickle could have changed: the loader modules' functions and NumPy's float64 dtype."""
+    functions = [value for module in (xpnet.io.weights, xpnet.io.pickles) for value in vars(module).values()
+                 if callable(value)]
     functions += [member for cls in functions if isinstance(cls, type) for member in vars(cls).values()
                   if callable(member)]
     float64 = np.dtype("f8")
