@@ -33,13 +33,33 @@ def test_neuralnet_mnist_prints_the_books_accuracy(mnist_dir: Path, weights_path
 
 
 @pytest.mark.parametrize("backend", ["array_api_strict", "numpy"])
-def test_infer_json(mnist_dir: Path, weights_path: Path, backend: str) -> None:
+def test_infer_json(mnist_dir: Path, weights_path: Path, backend: str, mnist_test, sample_weights) -> None:
     result = run("-m", "xpnet", "infer", "--backend", backend, "--batch-size", "1000", "--workers", "3", "--json",
                  "--data-dir", str(mnist_dir), "--weights", str(weights_path))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["accuracy"] == 0.9352 and report["correct"] == 9352 and report["images"] == 10000
     assert report["backend"] == backend and report["batch_size"] == 1000 and report["workers"] == 3
+    # each class's accuracy, from the book's forward pass (section 3.6.2) restated in NumPy
+    images, labels = mnist_test
+    w = sample_weights
+    z1 = 1 / (1 + np.exp(-(images.reshape(-1, 784) / 255 @ w["W1"] + w["b1"])))
+    z2 = 1 / (1 + np.exp(-(z1 @ w["W2"] + w["b2"])))
+    predicted = np.argmax(z2 @ w["W3"] + w["b3"], axis=1)
+    assert report["per_class"] == [
+        {"class": k, "images": int(np.sum(labels == k)), "correct": int(np.sum((predicted == k) & (labels == k))),
+         "accuracy": float(np.sum((predicted == k) & (labels == k)) / np.sum(labels == k))} for k in range(10)]
+
+
+def test_infer_per_class_prints_a_table(mnist_dir: Path, weights_path: Path) -> None:
+    result = run("-m", "xpnet", "infer", "--per-class", "--data-dir", str(mnist_dir), "--weights", str(weights_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["Accuracy:0.9352", "class  images  correct  accuracy"]
+    rows = [line.split() for line in lines[2:12]]
+    assert [int(row[0]) for row in rows] == list(range(10))
+    assert sum(int(row[1]) for row in rows) == 10000 and sum(int(row[2]) for row in rows) == 9352
+    assert all(float(row[3]) == round(int(row[2]) / int(row[1]), 4) for row in rows)
 
 
 @pytest.mark.parametrize(

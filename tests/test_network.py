@@ -87,6 +87,25 @@ def test_accuracy_counts_hits(backend: xpnet.Backend, batch_size: int) -> None:
     assert xpnet.accuracy(network, backend.asarray(rows), backend.asarray(one_hot), batch_size) == 0.75
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_score_counts_each_class(backend: xpnet.Backend, batch_size: int) -> None:
+    """Class k's accuracy is #(predicted k and labelled k) / #(labelled k), recomputed here from the hand-computed
+    outputs; a class with no sample has none."""
+    rows = np.concatenate([ROWS, ROWS[:1]])
+    truth = [int(np.argmax(by_hand(small_network(), row))) for row in rows.tolist()]
+    labels = np.array([truth[0], (truth[1] + 1) % 3, truth[2], truth[3], (truth[4] + 2) % 3])
+    expected_images = [int(np.sum(labels == k)) for k in range(3)]
+    expected_correct = [sum(1 for p, t in zip(truth, labels, strict=True) if p == t == k) for k in range(3)]
+    network = as_model(backend.asarrays(small_network()))
+    for targets in (labels, np.eye(3)[labels]):
+        result = scoring.score(network, backend.asarray(rows), backend.asarray(targets), batch_size)
+        assert (result.correct, result.images) == (sum(expected_correct), 5)
+        assert list(result.class_images) == expected_images and list(result.class_correct) == expected_correct
+        pairs = zip(expected_correct, expected_images, strict=True)
+        assert result.class_accuracy == tuple(c / n if n else None for c, n in pairs)
+        assert result.accuracy == sum(expected_correct) / 5
+
+
 def test_uint8_pixels_are_scaled(backend: xpnet.Backend) -> None:
     network = backend.asarrays(small_network())
     pixels = np.array([[255, 0, 51]], dtype=np.uint8)

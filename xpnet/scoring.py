@@ -1,4 +1,5 @@
-"""Batched scoring on any backend: :func:`accuracy` and :func:`predicted_labels`.
+"""Batched scoring on any backend: :func:`accuracy`, :func:`score` (with each class's accuracy) and
+:func:`predicted_labels`.
 
 A network is scored as it is: nothing is swapped in or out of it. The
 batches run through an *executor*: ``"eager"`` (one batch after another),
@@ -17,6 +18,7 @@ import math
 import operator
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,9 +26,35 @@ from array_api_compat import device
 
 from .backends import array_namespace, default_dtype, is_lazy, to_numpy
 from .backends.runtime import compiled, compiles, compute_each, parallel_map, per_chunk
+from .functions import softmax
 
 Array = Any
 EXECUTORS = ("eager", "threads", "chunks", "jit")
+
+
+@dataclass(frozen=True)
+class Score:
+    """How many of ``images`` samples a network classified right, overall and by class.
+
+    ``class_images[k]``: samples labelled k; ``class_correct[k]``: those of
+    them predicted k.
+    """
+
+    correct: int
+    images: int
+    class_correct: tuple[int, ...]
+    class_images: tuple[int, ...]
+
+    @property
+    def accuracy(self) -> float:
+        """The fraction of samples classified right."""
+        return self.correct / self.images
+
+    @property
+    def class_accuracy(self) -> tuple[float | None, ...]:
+        """Each class's accuracy (None for a class with no sample)."""
+        pairs = zip(self.class_correct, self.class_images, strict=True)
+        return tuple(right / count if count else None for right, count in pairs)
 
 
 def accuracy(
@@ -40,7 +68,23 @@ def accuracy(
     executor: str | None = None,
     chunk_batch: int | None = None,
 ) -> float:
-    """Fraction of samples whose predicted class is the label, walking ``x`` in batches.
+    """Fraction of samples whose predicted class is the label, walking ``x`` in batches (see :func:`score`)."""
+    return score(model, x, t, batch_size, workers=workers, progress=progress, executor=executor,
+                 chunk_batch=chunk_batch).accuracy
+
+
+def score(
+    model: Any,
+    x: Array,
+    t: Array,
+    batch_size: int = 100,
+    *,
+    workers: int = 1,
+    progress: Callable[[int], object] | None = None,
+    executor: str | None = None,
+    chunk_batch: int | None = None,
+) -> Score:
+    """How many samples, overall and by class, have the label as their predicted class; ``x`` is walked in batches.
 
     ``model``: a network (:class:`xpnet.nn.Model`: its ``inference`` gives
     the pass that scores, ``params`` and ``bound`` let a compiled copy take
@@ -78,7 +122,7 @@ def accuracy(
     else:
         threads = workers if executor == "threads" else 1
         tally = to_numpy(_eager_tally(batch_counts, starts, min(threads, len(starts)), device(x), progress))
-    correct, nan_rows, stray_labels = (int(v) for v in tally)
+    correct, nan_rows, stray_labels, *by_class = (int(v) for v in tally)
     if stray_labels and t.ndim == 2:
         raise ValueError(f"t holds {stray_labels} rows that are not one-hot (one 1, the rest 0)")
     if stray_labels:
@@ -86,7 +130,8 @@ def accuracy(
         raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
     if nan_rows:
         raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
-    return correct / n
+    classes = len(by_class) // 2
+    return Score(correct, n, tuple(by_class[classes:]), tuple(by_class[:classes]))
 
 
 def predicted_labels(
@@ -98,6 +143,24 @@ def predicted_labels(
     progress: Callable[[int], object] | None = None,
 ) -> np.ndarray:
     """The predicted class of each sample of ``x`` (as :func:`accuracy` reads it), as a NumPy array (n,)."""
+    return _per_batch(model, x, batch_size, workers, progress, lambda xp, scores: xp.argmax(scores, axis=1))
+
+
+def probabilities(
+    model: Any,
+    x: Array,
+    batch_size: int = 100,
+    *,
+    workers: int = 1,
+    progress: Callable[[int], object] | None = None,
+) -> np.ndarray:
+    """The softmax output of each sample of ``x``, as a NumPy array (n, n_out) of the network's dtype."""
+    return _per_batch(model, x, batch_size, workers, progress, lambda xp, scores: softmax(scores))
+
+
+def _per_batch(model: Any, x: Array, batch_size: int, workers: int, progress: Callable[[int], object] | None,
+               result: Callable[[Any, Array], Array]) -> np.ndarray:
+    """``result(xp, scores)`` of each batch of ``x``, brought to NumPy and joined along the first axis."""
     _check_model(model)
     xp = array_namespace(x)
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
@@ -105,14 +168,17 @@ def predicted_labels(
     _check_samples(model, x)
     plan = model.inference(pixels=x.dtype == xp.uint8)
 
-    def labels(start: int) -> np.ndarray:
-        batch = to_numpy(xp.argmax(plan.forward(x[start : min(start + batch_size, n), ...]), axis=1))
+    def of_batch(start: int) -> np.ndarray:
+        batch = to_numpy(result(xp, plan.forward(x[start : min(start + batch_size, n), ...])))
         if progress is not None:
             progress(batch.shape[0])
         return batch
 
     with parallel_map(min(workers, max(1, -(-n // batch_size))), device(x)) as map_:
-        return np.concatenate(list(map_(labels, range(0, n, batch_size))) or [np.zeros(0, np.int64)])
+        batches = list(map_(of_batch, range(0, n, batch_size)))
+    if not batches:
+        raise ValueError("x is empty: no samples to score")
+    return np.concatenate(batches)
 
 
 def _executor(executor: str | None, x: Array, workers: int) -> str:
@@ -127,7 +193,8 @@ def _executor(executor: str | None, x: Array, workers: int) -> str:
 
 def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
                    chunk_batch: int | None = None) -> Callable[[Array, Array], Array]:
-    """``count(images, targets)``: [correct, NaN rows, labels out of range] of one batch (for chunks, of one
+    """``count(images, targets)``: [correct, NaN rows, labels out of range, samples of each class, correct of
+    each class] of one batch (for chunks, of one
     chunk's arrays, scored with the weights brought there, ``chunk_batch`` images at a time)."""
     pixels = x.dtype == array_namespace(x).uint8
     if executor == "chunks":
@@ -171,13 +238,14 @@ def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any) -> Array
         labels = xp.argmax(targets, axis=1)
         strays = (xp.sum(xp.astype(targets == 1, counts_dtype), axis=1) != 1) | (
             xp.sum(xp.astype(targets != 0, counts_dtype), axis=1) != 1)
+    hits = xp.argmax(scores, axis=1) == labels
+    classes = xp.arange(n_out, dtype=labels.dtype, device=device(labels))
+    of_class = (labels[:, None] == classes[None, :]) & ~strays[:, None]  # (n, n_out): a stray row names no class
     # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-    counts = xp.stack([
-        xp.count_nonzero(xp.argmax(scores, axis=1) == labels),
-        xp.count_nonzero(xp.isnan(scores[:, 0])),
-        xp.count_nonzero(strays),
-    ])
-    return xp.astype(counts, counts_dtype)
+    totals = xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0])), xp.count_nonzero(strays)])
+    by_class = xp.stack([xp.sum(xp.astype(of_class, counts_dtype), axis=0),
+                         xp.sum(xp.astype(of_class & hits[:, None], counts_dtype), axis=0)])
+    return xp.concat([xp.astype(totals, counts_dtype), xp.reshape(by_class, (-1,))])
 
 
 def _eager_tally(

@@ -1,4 +1,5 @@
-"""The ``xpnet`` command: ``infer``, ``train``, ``bench``, ``export``, ``show`` and ``plot``, one module each.
+"""The ``xpnet`` command: ``infer``, ``predict``, ``train``, ``bench``, ``export``, ``show`` and ``plot``, a
+module each.
 
 Errors that the user can fix (a missing file, a bad argument, a missing
 library) end the command with one line on stderr and exit status 2.
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..config import set_config
 from ..errors import XpnetError
-from . import bench, export, infer, pictures, train
+from . import bench, export, infer, pictures, predict, train
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
                                   "array backend.")
     top.add_argument("--version", action="version", version=f"xpnet {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (infer, train, bench, export, pictures):
+    for module in (infer, predict, train, bench, export, pictures):
         for command in module.add_to(commands):
             command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
             command.set_defaults(parser=command)

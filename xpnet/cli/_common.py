@@ -16,7 +16,7 @@ import numpy as np
 from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend, to_numpy
 from ..backends.runtime import reuse_freed_memory
 from ..config import get_config
-from ..errors import XpnetError
+from ..errors import DataError, XpnetError
 from ..io.weights import read_about
 from ..models import MODELS, ModelEntry
 
@@ -70,13 +70,19 @@ def add_model_arg(parser: argparse.ArgumentParser) -> None:
                         + " (default: the model a weights file of xpnet train records, else mlp)")
 
 
-def add_data_args(parser: argparse.ArgumentParser) -> None:
-    add_model_arg(parser)
+def add_weights_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=FLOAT_DTYPES, help="the network's float dtype (default float32; float16 "
                         "runs the book's half_float_network.py experiment)")
-    parser.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
+    variables = ", ".join(f"${model.weights_variable} for {name}" for name, model in MODELS.items()
+                          if model.weights_variable)
     parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's for the model, downloaded from "
-                        "its pinned commit; $XPNET_WEIGHTS for mlp)")
+                        f"its pinned commit; {variables})")
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    add_model_arg(parser)
+    add_weights_args(parser)
+    parser.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
 
 
 def chosen_model(args: argparse.Namespace) -> ModelEntry:
@@ -88,6 +94,7 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
         raise XpnetError(f"{args.weights}: holds weights of a model this xpnet does not know ({recorded!r})")
     if args.model and recorded and args.model != recorded:
         raise XpnetError(f"{args.weights}: holds {recorded} weights (as xpnet train recorded), not {args.model}'s")
+    args.model_named = bool(args.model or recorded)
     args.model = args.model or recorded or "mlp"
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
@@ -141,7 +148,15 @@ def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend, 
     float16 on a CPU is warned of, up front, with an estimate of the time for ``images`` images.
     """
     options = {"activation": args.activation} if getattr(args, "activation", None) else {}
-    network = model.load(backend, args.weights, args.dtype, **options)
+    try:
+        network = model.load(backend, args.weights, args.dtype, **options)
+    except DataError as err:
+        fits = [] if args.model_named or not args.weights else [
+            name for name, other in MODELS.items() if other is not model and _loads(other, backend, args.weights)]
+        if fits:
+            raise DataError(f"{err} (these are {MODELS[fits[0]].title}'s weights: add --model {fits[0]})") from None
+        raise
+
     if args.dtype == "float16" and not backend.on_gpu:
         plan, sample = network.inference(pixels=True), backend.asarray(np.zeros((8, model.features), np.uint8))
         start = time.perf_counter()
@@ -150,6 +165,15 @@ def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend, 
         print(f"warning: float16 on the CPU has no fast matrix products (NumPy has no float16 BLAS): {images:,} "
               f"images will take about {seconds:,.0f} s; float32 is the fast CPU dtype", file=sys.stderr)
     return network
+
+
+def _loads(model: ModelEntry, backend: Backend, weights: str) -> bool:
+    """Whether ``weights`` are ``model``'s."""
+    try:
+        model.load(backend, weights)
+    except XpnetError:
+        return False
+    return True
 
 
 def test_set(args: argparse.Namespace) -> tuple[Any, Any]:

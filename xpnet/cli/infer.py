@@ -11,7 +11,7 @@ from ..backends import LIBRARIES
 from ..backends.runtime import use_scheduler
 from ..errors import XpnetError
 from ..io.files import check_image_files, check_npy, load_npy
-from ..scoring import accuracy
+from ..scoring import score
 from ._common import (
     MAX_BATCH,
     MAX_WORKERS,
@@ -36,7 +36,9 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
                        "device, e.g. 500 on a CPU and 65536 on a GPU for mlp; the book uses 100)")
     infer.add_argument("--workers", type=at_most(MAX_WORKERS),
                        help="batches scored at once, one per core (default: every core with NumPy, else 1)")
-    infer.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    infer.add_argument("--json", action="store_true", help="print the result as one JSON object (each class's "
+                       "accuracy included)")
+    infer.add_argument("--per-class", action="store_true", help="also print each class's accuracy")
     infer.add_argument("--images", metavar="NPY", help="score a uint8 (n, 784) or (n, 28, 28) .npy instead of "
                        "MNIST's test set; memory-mapped, and read chunk by chunk with --backend dask")
     infer.add_argument("--labels", metavar="NPY", help="the (n,) labels .npy that goes with --images")
@@ -75,16 +77,16 @@ def run(args: argparse.Namespace) -> int:
     x = backend.xp.reshape(x, (x.shape[0], -1))
     with progress_bar(x.shape[0], backend.batch_size) as update:
         try:
-            score = accuracy(network, x, t, backend.batch_size, progress=update, workers=backend.workers,
+            result = score(network, x, t, backend.batch_size, progress=update, workers=backend.workers,
                              chunk_batch=model.batch["cpu"] if backend.lazy else None)  # memory bounded by a batch
         except (ValueError, TypeError) as err:  # the images ("x ...") or labels ("t ...") do not fit the network
             source = args.labels if args.labels and str(err).startswith("t ") else args.images
             raise XpnetError(f"{source or 'MNIST test set'}: {err}") from None
     seconds = time.perf_counter() - start
     n = x.shape[0]
-    result = {
-        "accuracy": score,
-        "correct": round(score * n),
+    report = {
+        "accuracy": result.accuracy,
+        "correct": result.correct,
         "images": n,
         "model": model.name,
         "dtype": args.dtype or model.dtype,
@@ -94,12 +96,20 @@ def run(args: argparse.Namespace) -> int:
         "workers": backend.workers,
         "seconds": seconds,
         "images_per_s": n / seconds,
+        "per_class": [{"class": k, "images": count, "correct": right, "accuracy": share}
+                      for k, (count, right, share) in enumerate(zip(result.class_images, result.class_correct,
+                                                                    result.class_accuracy, strict=True))],
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(report))
         return 0
-    print(f"Accuracy:{result['accuracy']}")
-    print(f"{n} images, {model.name} in {result['dtype']}, on {backend.name} ({backend.device}), "
+    print(f"Accuracy:{result.accuracy}")
+    if args.per_class:
+        print("class  images  correct  accuracy")
+        for row in report["per_class"]:
+            shown = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+            print(f"{row['class']:>5}  {row['images']:>6}  {row['correct']:>7}  {shown:>8}")
+    print(f"{n} images, {model.name} in {report['dtype']}, on {backend.name} ({backend.device}), "
           f"batch {backend.batch_size} x {backend.workers} worker(s): {seconds:.3f} s, "
-          f"{result['images_per_s']:,.0f} images/s")
+          f"{report['images_per_s']:,.0f} images/s")
     return 0

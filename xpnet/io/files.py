@@ -12,10 +12,12 @@ Every reader of outside bytes goes through here, under three rules:
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import reprlib
 import stat
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -144,6 +146,29 @@ def read_npy(path: str | os.PathLike[str], cap: int) -> np.ndarray:
     """A ``.npy`` file read whole, after its header has been checked against the file's size and ``cap``."""
     with open_regular(path) as file, reading(path):
         return read_npy_stream(file, os.fstat(file.fileno()).st_size, cap)
+
+
+def read_npz(data: bytes, cap: int, most_members: int) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` archive ``data`` by member name (less ``.npy``): at most ``most_members``
+    members, unpacking to at most ``cap`` bytes together, each member's header checked against its size before
+    it is read; each array writable."""
+    arrays = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        declared = sum(member.file_size for member in members)
+        if declared > cap:
+            raise DataError(f"its members unpack to {declared:,} bytes, more than the {cap // MiB} MiB cap")
+        if len(members) > most_members:
+            raise DataError(f"holds {len(members):,} members, more than the {most_members:,} it may")
+        for member in members:
+            key = member.filename.removesuffix(".npy")
+            if key == member.filename:
+                raise DataError(f"member {shown(member.filename)} is not a .npy array")
+            if key in arrays:
+                raise DataError(f"holds two members named {shown(member.filename)}")
+            with archive.open(member) as stream:
+                arrays[key] = read_npy_stream(stream, member.file_size, cap)
+    return arrays
 
 
 def check_npy(path: str | os.PathLike[str]) -> tuple[tuple[int, ...], np.dtype]:

@@ -19,7 +19,7 @@ from ..backends import array_namespace, to_numpy
 from ..config import BOOK_COMMIT, get_config
 from ..errors import DataError
 from .download import cache_dir, fetch, from_cache, save_atomically
-from .files import WEIGHTS_CAP, MiB, read_capped, read_npy_stream, reading, shown
+from .files import WEIGHTS_CAP, read_capped, read_npy_stream, read_npz, reading, shown
 from .pickles import unpickle_weights
 
 
@@ -158,7 +158,7 @@ def _read_weights(path: Path, check: Check | None, data: bytes | None = None) ->
     data = read_capped(path, WEIGHTS_CAP, "a weights file") if data is None else data
     with reading(path):
         if data[:4] == b"PK\x03\x04":
-            network = _read_npz(data)
+            network = read_npz(data, WEIGHTS_CAP, KEYS_CAP + 1)
             network.pop(ABOUT, None)
         else:
             network = unpickle_weights(data)
@@ -174,27 +174,6 @@ def _read_weights(path: Path, check: Check | None, data: bytes | None = None) ->
                 raise DataError(f"{key} holds NaN or infinite values")
         if check is not None:
             check(network)
-    return network
-
-
-def _read_npz(data: bytes) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` archive, each member's header checked against its size before it is read."""
-    network = {}
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        members = archive.infolist()
-        declared = sum(member.file_size for member in members)
-        if declared > WEIGHTS_CAP:
-            raise DataError(f"its members unpack to {declared:,} bytes, more than the {WEIGHTS_CAP // MiB} MiB cap")
-        if len(members) > KEYS_CAP + 1:
-            raise DataError(f"holds {len(members):,} members, more than the {KEYS_CAP:,} a network's weights may")
-        for member in members:
-            key = member.filename.removesuffix(".npy")
-            if key == member.filename:
-                raise DataError(f"member {shown(member.filename)} is not a .npy array")
-            if key in network:
-                raise DataError(f"holds two members named {shown(member.filename)}")
-            with archive.open(member) as stream:
-                network[key] = read_npy_stream(stream, member.file_size, WEIGHTS_CAP)  # writable, as optimizers need
     return network
 
 

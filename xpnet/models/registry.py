@@ -123,9 +123,9 @@ register(ModelEntry(
 register(ModelEntry(
     "simple_convnet", "chapter 7's SimpleConvNet", SimpleConvNet, (1, 28, 28), 10,
     BookWeights("ch07/params.pkl", "290ab40c1b1218b392cdc155b633a5df642d829453702fa421ce5f3c6c55f779", 3_471_538),
-    {"cpu": 100, "gpu": 2048, "chunks": 1000}, 0.9890))
+    {"cpu": 100, "gpu": 2048, "chunks": 1000}, 0.9890, weights_variable="XPNET_WEIGHTS_SIMPLE_CONVNET"))
 register(ModelEntry(
     "deep_convnet", "chapter 8's DeepConvNet", DeepConvNet, (1, 28, 28), 10,
     BookWeights("ch08/deep_convnet_params.pkl", "8c81d1d6ddedd08c8277c957f3af30a91e455a1d65474ec2b5a0e3527b7422cc",
                 989_346),
-    {"cpu": 32, "gpu": 1024, "chunks": 1000}, 0.9935))
+    {"cpu": 32, "gpu": 1024, "chunks": 1000}, 0.9935, weights_variable="XPNET_WEIGHTS_DEEP_CONVNET"))

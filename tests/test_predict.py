@@ -1,0 +1,190 @@
+"""Your own digits: MNIST's preprocessing (xpnet.digits) and ``xpnet predict`` on pictures and arrays."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import xpnet
+from xpnet.digits import to_mnist
+
+from conftest import ROOT, book_file
+
+
+def predict(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "xpnet", "predict", *args], capture_output=True, text=True,
+                          cwd=ROOT, check=False)
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    rows, cols = np.indices(image.shape)
+    mass = image.astype(float).sum()
+    return float((rows * image).sum() / mass), float((cols * image).sum() / mass)
+
+
+def test_mnist_digits_keep_their_form(mnist_test, sample_weights) -> None:
+    """MNIST's own digits are already in the form: brought to it again they change by a fraction of a gray level
+    on average, and the book's network scores them as before (within 1%)."""
+    images, labels = mnist_test
+    images = images.reshape(-1, 28, 28)
+    again = np.stack([to_mnist(image) for image in images[:1000]])
+    assert again.dtype == np.uint8 and again.shape == (1000, 28, 28)
+    assert np.abs(again.astype(int) - images[:1000].astype(int)).mean() < 1
+    before = xpnet.accuracy(sample_weights, images[:1000].reshape(-1, 784), labels[:1000])
+    after = xpnet.accuracy(sample_weights, again.reshape(-1, 784), labels[:1000])
+    assert abs(after - before) <= 0.01
+
+
+def test_a_square_fills_the_box_and_is_centred() -> None:
+    """A 2x2 dot anywhere on a 100x100 page becomes MNIST's 20x20 box, its centre of mass at (14, 14)."""
+    page = np.zeros((100, 100), np.uint8)
+    page[3:5, 90:92] = 255
+    digit = to_mnist(page)
+    assert (digit == 255).sum() == 400 and digit.sum() == 400 * 255
+    assert all(abs(c - 14) <= 0.5 for c in centre_of_mass(digit))
+
+
+def test_downscaling_averages_areas() -> None:
+    """Scaling by a whole factor is the mean of each block: a 40x40 digit of 2x2 blocks of MNIST's form becomes
+    that digit (a 20x20 box already centred)."""
+    rng = np.random.default_rng(0)
+    box = rng.integers(30, 256, (20, 20)).astype(np.uint8)
+    field = np.zeros((28, 28), np.uint8)
+    field[4:24, 4:24] = box
+    com = centre_of_mass(field)
+    shift = [round(14 - c) for c in com]
+    page = np.zeros((60, 60), np.uint8)
+    page[10:50, 10:50] = np.kron(box, np.ones((2, 2), np.uint8))
+    expected = np.zeros((28, 28), np.uint8)
+    expected[4 + shift[0] : 24 + shift[0], 4 + shift[1] : 24 + shift[1]] = box
+    np.testing.assert_array_equal(to_mnist(page), expected)
+
+
+def test_dark_on_light_is_light_on_dark(mnist_test) -> None:
+    images = mnist_test[0].reshape(-1, 28, 28)
+    for image in images[:20]:
+        np.testing.assert_array_equal(to_mnist(255 - image), to_mnist(image))
+        np.testing.assert_array_equal(to_mnist(image / 255.0), to_mnist(image))
+
+
+@pytest.mark.parametrize(
+    ("picture", "message"),
+    [
+        (np.zeros((10, 10)), "holds no digit"),
+        (np.full((10, 10), 200, np.uint8), "holds no digit"),
+        (np.full((5, 5), 1.5), r"outside \[0, 1\]"),
+        (np.full((5, 5), np.nan), r"outside \[0, 1\] \(or NaN\)"),
+        (np.zeros((5, 5), np.int32), "holds int32 values"),
+        (np.zeros(5), r"has shape \(5,\)"),
+    ],
+)
+def test_what_is_not_a_picture_of_a_digit_is_named(picture: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        to_mnist(picture)
+
+
+def write_test_digits(folder: Path, images: np.ndarray) -> list[Path]:
+    """Test digits as a user's pictures: scaled 2x to 5x, dark on light or light on dark, off centre, as PNG
+    (gray, RGB, or black ink on a transparent page) and JPEG."""
+    paths = []
+    for i, image in enumerate(images):
+        scale = 2 + i % 4
+        big = np.kron(image, np.ones((scale, scale), np.uint8))
+        big = np.pad(big, ((3 * i % 17, 40), (25, 3 * i % 11)))
+        kind = i % 4
+        if kind == 0:
+            picture = Image.fromarray(big)  # light on dark, gray
+        elif kind == 1:
+            picture = Image.fromarray(255 - big).convert("RGB")  # dark on light, colour
+        elif kind == 2:
+            picture = Image.fromarray(np.stack([np.zeros_like(big)] * 3 + [big], axis=-1), "RGBA")  # ink, no paper
+        else:
+            picture = Image.fromarray(255 - big)
+        path = folder / f"digit{i:02d}.{'jpg' if kind == 3 else 'png'}"
+        picture.save(path, quality=95) if kind == 3 else picture.save(path)
+        paths.append(path)
+    return paths
+
+
+def test_predict_reads_the_digits_of_pictures(tmp_path: Path, mnist_test) -> None:
+    """DeepConvNet (0.9935 on the test set) names the digit of every picture of 24 test digits, whatever their
+    size, colours, transparency or format."""
+    images, labels = mnist_test
+    images = images.reshape(-1, 28, 28)
+    write_test_digits(tmp_path, images[:24])
+    result = predict(str(tmp_path), "--model", "deep_convnet", "--weights", str(book_file("deep_convnet")), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [Path(p["source"]).name for p in report["predictions"]] == sorted(
+        f"digit{i:02d}.{'jpg' if i % 4 == 3 else 'png'}" for i in range(24))
+    assert [p["digit"] for p in report["predictions"]] == labels[:24].tolist()
+    for p in report["predictions"]:
+        assert abs(sum(p["probabilities"]) - 1) < 1e-5
+        assert [t["digit"] for t in p["top"]] == np.argsort(p["probabilities"])[::-1][:3].tolist()
+
+
+def test_predict_prints_each_digit_with_its_top_three(tmp_path: Path, mnist_test, weights_path: Path) -> None:
+    images, labels = mnist_test
+    images = images.reshape(-1, 28, 28)
+    Image.fromarray(255 - np.kron(images[0], np.ones((10, 10), np.uint8))).save(tmp_path / "my_digit.png")
+    result = predict(str(tmp_path / "my_digit.png"), "--weights", str(weights_path))
+    assert result.returncode == 0, result.stderr
+    line, = result.stdout.splitlines()
+    name, rest = line.split(": ")
+    assert name == str(tmp_path / "my_digit.png") and rest.startswith(f"{labels[0]}  ({labels[0]} ")
+    assert rest.count("%") == 3
+
+
+def test_predict_reads_arrays(tmp_path: Path, mnist_test, weights_path: Path) -> None:
+    """uint8 rows of 784, float pictures in [0, 1], one picture or many, in .npy and .npz."""
+    images = mnist_test[0].reshape(-1, 28, 28)
+    np.save(tmp_path / "rows.npy", images[:3].reshape(3, 784))
+    np.save(tmp_path / "one.npy", images[3] / 255.0)
+    np.savez(tmp_path / "more.npz", a=images[4:6].astype(np.float32) / 255, b=images[6:7, None])
+    result = predict(str(tmp_path / "rows.npy"), str(tmp_path / "one.npy"), str(tmp_path / "more.npz"),
+                     "--weights", str(weights_path), "--json")
+    assert result.returncode == 0, result.stderr
+    sources = [p["source"] for p in json.loads(result.stdout)["predictions"]]
+    assert [Path(s).name for s in sources] == ["rows.npy[0]", "rows.npy[1]", "rows.npy[2]", "one.npy",
+                                               "more.npz:a[0]", "more.npz:a[1]", "more.npz:b"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("noise.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "is not a PNG or JPEG picture"),
+        ("digit.gif", b"GIF89a", "not a picture or array of digits"),
+        ("blank.npy", None, "holds no digit"),
+        ("huge.png", "huge", "4097 x 1 pixels, more than 4096 a side"),
+        ("cube.npy", np.zeros((2, 2, 2, 2), np.uint8), "has shape (2, 2, 2, 2)"),
+    ],
+)
+def test_bad_pictures_get_one_line(tmp_path: Path, weights_path: Path, name: str, content: object,
+                                   message: str) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is None:
+        np.save(path, np.zeros((8, 8), np.uint8))
+    elif isinstance(content, str):
+        Image.new("L", (4097, 1)).save(path)
+    else:
+        np.save(path, content)
+    result = predict(str(path), "--weights", str(weights_path))
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"xpnet predict: error: {path}")
+    assert message in result.stderr or pytest.fail(result.stderr)
+
+
+def test_convnet_weights_with_the_default_model_get_a_hint(tmp_path: Path, mnist_test) -> None:
+    images = mnist_test[0].reshape(-1, 28, 28)
+    np.save(tmp_path / "d.npy", images[0])
+    result = predict(str(tmp_path / "d.npy"), "--weights", str(book_file("simple_convnet")))
+    assert result.returncode == 2
+    assert result.stderr.rstrip().endswith("add --model simple_convnet)")
