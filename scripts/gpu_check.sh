@@ -41,8 +41,8 @@ for name in mlp simple_convnet deep_convnet; do
   step python -m xpnet train --model "$name" --device cuda --epochs 1 --train-on-test 5000 --save "/tmp/$name.npz"
 done
 limit=$((3 * ${STEP_S:-120})) step python -m pytest -q -m gpu tests
-step python scripts/bench.py --device cuda --repeats 3 --json gpu_bench.json
-step python scripts/bench.py --model deep_convnet --device cuda --repeats 3 --json gpu_bench_deep.json \
+step python scripts/bench.py --device cuda --repeats 3 --json-out gpu_bench.json
+step python scripts/bench.py --model deep_convnet --device cuda --repeats 3 --json-out gpu_bench_deep.json \
   ${XPNET_TEST_DATA:+--weights "$XPNET_TEST_DATA/ch08/deep_convnet_params.pkl"}
 if ((${#failed[@]})); then printf 'FAILED: %s\n' "${failed[@]}"; exit 1; fi
 echo "all GPU checks passed"

@@ -5,5 +5,4 @@ import sys
 from xpnet.cli import main
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    sys.exit(main(["show", "--misclassified", *([] if "--model" in args else ["--model", "deep_convnet"]), *args]))
+    sys.exit(main(["show", "--misclassified", *sys.argv[1:]], model="deep_convnet"))

@@ -87,6 +87,7 @@ def test_cli_on_a_dask_scheduler(dask_cluster, mnist_dir: Path, weights_path: Pa
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accuracy"] == 0.9352
+    assert json.loads(result.stdout)["workers"] == 2  # the cluster's, not this process's
     after = dask_cluster.run(lambda dask_worker: dask_worker.state.executed_count)
     assert sum(after.values()) > sum(executed.values())  # the work ran on the cluster's workers
 

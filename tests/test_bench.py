@@ -20,7 +20,7 @@ def test_bench_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path, backen
     name, _, device = backend.partition(":")
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--backend", name, "--device", device or "cpu", "--tile", "1",
-         "--repeats", "1", "--data-dir", str(mnist_dir), "--weights", str(weights_path), "--json", str(out)],
+         "--repeats", "1", "--data-dir", str(mnist_dir), "--weights", str(weights_path), "--json-out", str(out)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -33,6 +33,18 @@ def test_bench_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path, backen
         assert report["methods"][name]["images_per_s"] > 0
 
 
+def test_bench_json_prints_the_report(mnist_dir: Path, weights_path: Path) -> None:
+    """--json means what it means on every command: one JSON object on stdout."""
+    result = subprocess.run(
+        [sys.executable, "-m", "xpnet", "bench", "--tile", "1", "--repeats", "1", "--no-torch", "--json",
+         "--data-dir", str(mnist_dir), "--weights", str(weights_path)],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 10000 and set(report["accuracy"].values()) == {0.9352}
+
+
 @pytest.mark.parametrize(("model", "images", "recipe"), [
     ("mlp", 10_000, "sgd (lr 0.1)"), ("simple_convnet", 1_000, "adam (lr 0.001)"),
     pytest.param("deep_convnet", 1_000, "adam (lr 0.001)", marks=pytest.mark.slow)])
@@ -41,7 +53,7 @@ def test_bench_train_times_xpnet_the_book_and_pytorch(tmp_path: Path, mnist_dir:
     out = tmp_path / "train.json"
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--train", "--model", model, "--repeats", "1", "--data-dir",
-         str(mnist_dir), "--json", str(out)],
+         str(mnist_dir), "--json-out", str(out)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -58,7 +70,7 @@ def test_bench_sweep_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path) 
     out = tmp_path / "sweep.json"
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--sweep", "--no-torch", "--tile", "1", "--repeats", "1",
-         "--data-dir", str(mnist_dir), "--weights", str(weights_path), "--json", str(out)],
+         "--data-dir", str(mnist_dir), "--weights", str(weights_path), "--json-out", str(out)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr
@@ -92,7 +104,7 @@ def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     params = Path(mnist_dir).parent / "ch07" / "params.pkl"
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--model", "simple_convnet", "--repeats", "1", "--data-dir",
-         str(mnist_dir), "--weights", str(params), "--json", str(out)],
+         str(mnist_dir), "--weights", str(params), "--json-out", str(out)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr

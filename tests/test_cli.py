@@ -152,3 +152,24 @@ def test_float16_on_the_cpu_is_warned_of_up_front(tmp_path: Path, weights_path: 
     warning, = result.stderr.splitlines()
     assert warning.startswith("warning: float16 on the CPU has no fast matrix products (NumPy has no float16 BLAS)")
     assert "50 images will take about" in warning
+
+
+def test_every_backend_is_listed_wherever_backends_are() -> None:
+    from xpnet.backends import LIBRARIES
+    from xpnet.cli import parser
+
+    commands = parser()._subparsers._group_actions[0].choices  # argparse keeps its subcommands here
+    listed = 0
+    for name, command in commands.items():
+        help_text = command.format_help()
+        if "--backend" in help_text:
+            listed += 1
+            flat = " ".join(help_text.split())
+            assert all(library in flat for library in LIBRARIES), (name, flat)
+    assert listed >= 5
+
+
+def test_a_chapter_script_states_its_own_default_model() -> None:
+    result = run("scripts/misclassified_mnist.py", "--help")
+    assert result.returncode == 0
+    assert "else deep_convnet)" in " ".join(result.stdout.split())

@@ -250,6 +250,15 @@ def use_scheduler(address: str) -> Any:
         raise BackendError(f"cannot reach the dask scheduler at {address!r} ({' '.join(str(err).split())})") from None
 
 
+def lazy_workers(client: Any = None) -> int:
+    """The workers that run dask's tasks: the cluster's (``client``'s), else the local scheduler's threads."""
+    if client is not None:
+        return len(client.scheduler_info()["workers"])
+    import dask
+
+    return int(dask.config.get("num_workers", None) or dask.system.CPU_COUNT)
+
+
 def refuse_lazy(x: Any, what: str) -> None:
     """Raise BackendError when ``x`` is a dask array: ``what`` needs arrays that compute as they go."""
     if is_dask_array(x):

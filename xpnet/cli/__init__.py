@@ -17,9 +17,10 @@ from ..errors import XpnetError
 from . import bench, export, infer, pictures, predict, train
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
-    args, unknown = parser().parse_known_args(argv)
+def main(argv: Sequence[str] | None = None, *, model: str = "mlp") -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit status. ``model``: the
+    model of commands run without --model (a chapter's script names its own)."""
+    args, unknown = parser(model).parse_known_args(argv)
     if unknown:  # under the command's own usage, not the top level's
         args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "quiet", False):
@@ -38,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(model: str = "mlp") -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="xpnet", description="The networks of 'Deep Learning from Scratch' on any "
                                   "array backend.")
     top.add_argument("--version", action="version", version=f"xpnet {__version__}")
@@ -46,5 +47,8 @@ def parser() -> argparse.ArgumentParser:
     for module in (infer, predict, train, bench, export, pictures):
         for command in module.add_to(commands):
             command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-            command.set_defaults(parser=command)
+            command.set_defaults(parser=command, fallback_model=model)
+            for action in command._actions:  # argparse has no public list of a parser's options
+                if action.dest == "model":
+                    action.fallback = model  # type: ignore[attr-defined]
     return top

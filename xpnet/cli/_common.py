@@ -65,9 +65,10 @@ def add_backend_args(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", choices=tuple(MODELS),
-                        help="; ".join(f"{name}: {model.title}" for name, model in MODELS.items())
-                        + " (default: the model a weights file of xpnet train records, else mlp)")
+    action = parser.add_argument(
+        "--model", choices=tuple(MODELS), help="; ".join(f"{name}: {model.title}" for name, model in MODELS.items())
+        + " (default: the model a weights file of xpnet train records, else %(fallback)s)")
+    action.fallback = "mlp"  # type: ignore[attr-defined]  # argparse fills %(fallback)s from the action
 
 
 def add_weights_args(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +96,7 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
     if args.model and recorded and args.model != recorded:
         raise XpnetError(f"{args.weights}: holds {recorded} weights (as xpnet train recorded), not {args.model}'s")
     args.model_named = bool(args.model or recorded)
-    args.model = args.model or recorded or "mlp"
+    args.model = args.model or recorded or args.fallback_model
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
     return MODELS[args.model]

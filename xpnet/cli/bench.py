@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
                        help=f"copies of the test set to time (default 10 for mlp; ConvNets: 1,000 images; "
                        f"at most {MAX_TILE})")
     bench.add_argument("--repeats", type=at_most(1000), help="interleaved repetitions (default 5; 3 with --train)")
-    bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    bench.add_argument("--json", action="store_true", help="print the results as one JSON object instead of a table")
+    bench.add_argument("--json-out", metavar="PATH", help="also write the results as JSON to PATH")
     bench.add_argument("--no-torch", action="store_true", help="leave PyTorch out even when it is installed")
     bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
     bench.add_argument("--train", action="store_true", help="time a training epoch instead, beside the book's layers "
@@ -39,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
         benchmarks = importlib.import_module("xpnet_benchmarks")
     except ImportError as err:
         raise BackendError(f"the benchmarks are not installed ({err}): pip install xpnet from its repository") from None
-    if args.json:
-        check_writable(args.json)
+    if args.json_out:
+        check_writable(args.json_out)
     model, backend = model_backend(args)
     if backend.lazy:
         raise XpnetError(f"bench times eager backends; for {backend.name}, time 'xpnet infer --backend "
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         report = benchmarks.run(model, backend, images, labels, weights=args.weights, dtype=args.dtype,
                                 tile=args.tile, repeats=args.repeats or 5, with_torch=not args.no_torch,
                                 sweep=args.sweep or backend.on_gpu)
-    print(benchmarks.format_report(report))
-    if args.json:
-        save_atomically(Path(args.json), lambda temporary: benchmarks.write_json(report, temporary))
+    print(json.dumps(report) if args.json else benchmarks.format_report(report))
+    if args.json_out:
+        save_atomically(Path(args.json_out), lambda temporary: benchmarks.write_json(report, temporary))
     return 0

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..backends import LIBRARIES
-from ..backends.runtime import use_scheduler
+from ..backends.runtime import lazy_workers, use_scheduler
 from ..errors import XpnetError
 from ..io.files import check_image_files, check_npy, load_npy
 from ..scoring import score
@@ -60,10 +60,12 @@ def run(args: argparse.Namespace) -> int:
     if backend.lazy and backend.batch_size < MIN_CHUNK:
         raise XpnetError(f"--batch-size {backend.batch_size}: with {backend.name} it is the chunk size, at least "
                          f"{MIN_CHUNK:,} images (each chunk costs a few tasks to schedule)")
+    client = None
     if args.scheduler:
         if not backend.lazy:
             raise XpnetError(f"--scheduler needs --backend {' or '.join(lazy)}")
-        use_scheduler(args.scheduler)
+        client = use_scheduler(args.scheduler)
+    workers = lazy_workers(client) if backend.lazy else backend.workers
     if args.images:
         check_image_files(args.images, args.labels)
     network = load_network(args, model, backend, check_npy(args.images)[0][0] if args.images else 10_000)
@@ -93,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         "device": str(backend.device),
         "backend": backend.name,
         "batch_size": backend.batch_size,
-        "workers": backend.workers,
+        "workers": workers,
         "seconds": seconds,
         "images_per_s": n / seconds,
         "per_class": [{"class": k, "images": count, "correct": right, "accuracy": share}
@@ -110,6 +112,6 @@ def run(args: argparse.Namespace) -> int:
             shown = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
             print(f"{row['class']:>5}  {row['images']:>6}  {row['correct']:>7}  {shown:>8}")
     print(f"{n} images, {model.name} in {report['dtype']}, on {backend.name} ({backend.device}), "
-          f"batch {backend.batch_size} x {backend.workers} worker(s): {seconds:.3f} s, "
+          f"{'chunks' if backend.lazy else 'batch'} {backend.batch_size} x {workers} worker(s): {seconds:.3f} s, "
           f"{report['images_per_s']:,.0f} images/s")
     return 0

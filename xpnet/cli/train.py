@@ -74,7 +74,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
 
 def run(args: argparse.Namespace) -> int:
     check_writable(args.save)
-    args.model = args.model or "mlp"
+    args.model = args.model or args.fallback_model
     model = MODELS[args.model]
     saved = read_about(args.save) if os.path.isfile(args.save) else None
     if saved is not None and saved.get("model") != model.name:
