@@ -153,7 +153,8 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XPNET_CACHE_DIR", str(cache))
     monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
-    monkeypatch.delenv("XPNET_WEIGHTS", raising=False)
+    for variable in ("XPNET_WEIGHTS", "XPNET_WEIGHTS_SIMPLE_CONVNET", "XPNET_WEIGHTS_DEEP_CONVNET"):
+        monkeypatch.delenv(variable, raising=False)
     with xpnet.config_context():  # settings a test changes end with it
         yield cache
 

@@ -169,7 +169,7 @@ def test_bench_has_the_jax_and_onnx_rows(tmp_path: Path, mnist_dir: Path) -> Non
     out = tmp_path / "bench.json"
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--tile", "1", "--repeats", "1", "--no-torch", "--data-dir",
-         str(mnist_dir), "--weights", str(weights_of("mlp")), "--json", str(out)],
+         str(mnist_dir), "--weights", str(weights_of("mlp")), "--json-out", str(out)],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr

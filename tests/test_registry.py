@@ -68,7 +68,7 @@ def test_a_registered_model_is_inferred_exported_and_benched(tiny: Path, mnist_d
 
     report = tmp_path / "bench.json"
     assert main(["bench", "--model", "tiny", "--weights", str(tiny), "--data-dir", str(mnist_dir), "--repeats", "1",
-                 "--no-torch", "--json", str(report), "--quiet"]) == 0
+                 "--no-torch", "--json-out", str(report), "--quiet"]) == 0
     assert "tiny" in capsys.readouterr().out
     assert json.loads(report.read_text())["flops_per_image"] == 2 * (784 * 16 + 16 * 10)
 
