@@ -3,6 +3,7 @@ numerical gradients by the book's idiom, and the book's ``common`` package in a 
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -235,15 +236,17 @@ def test_a_trained_network_is_scored_as_trained(tmp_path, mnist_dir, capsys) -> 
     assert "there already, holding mlp weights" in capsys.readouterr().err
 
 
-def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys) -> None:
-    """--validation holds images out; the file is written after every epoch; --resume goes on from it, and two
-    epochs then one more walk the batches that three epochs walk."""
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys, optimizer: str) -> None:
+    """--validation holds images out; the file is written after every epoch; --resume goes on from it, with the
+    optimizer's state saved beside the weights, and two epochs then one more walk the batches, and take the
+    steps, that three epochs do."""
     import json
 
     from xpnet.cli import main
 
-    common = ["train", "--sizes", "784,20,10", "--optimizer", "sgd", "--train-on-test", "1500", "--validation", "500",
-              "--data-dir", str(mnist_dir), "--json", "--quiet", "--seed", "4"]
+    common = ["train", "--sizes", "784,20,10", "--optimizer", optimizer, "--train-on-test", "1500", "--validation",
+              "500", "--data-dir", str(mnist_dir), "--json", "--quiet", "--seed", "4"]
     whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
     assert main([*common, "--epochs", "3", "--save", str(whole)]) == 0
     three = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -254,9 +257,53 @@ def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys)
     assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0
     resumed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [epoch["epoch"] for epoch in resumed] == [3]
-    assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]  # SGD state: none for --optimizer sgd
+    assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]
+    assert set(xpnet.load_weights(whole)) == {"W1", "b1", "W2", "b2"}  # the optimizer's state is not weights
     for key, value in xpnet.load_weights(whole).items():
         np.testing.assert_allclose(xpnet.load_weights(parts)[key], value, rtol=1e-6, atol=1e-7)
+
+
+def test_resuming_with_another_optimizer_says_it_starts_afresh(tmp_path, mnist_dir, capsys) -> None:
+    from xpnet.cli import main
+
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "500", "--data-dir", str(mnist_dir), "--quiet",
+              "--save", str(tmp_path / "w.npz")]
+    assert main([*common, "--epochs", "1", "--optimizer", "adam"]) == 0
+    capsys.readouterr()
+    assert main([*common, "--epochs", "2", "--optimizer", "momentum", "--resume"]) == 0
+    assert ("w.npz was trained with adam (lr 0.005); momentum (lr 0.05) starts with no state of its own"
+            in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize(("member", "value", "message"), [
+    ("optimizer.m.W1", np.zeros((3, 3)), "the optimizer's m.W1 does not fit the network's W1"),
+    ("optimizer.v.W9", np.zeros(10), "the optimizer's v.W9 does not fit the network's W9"),
+    ("optimizer.m.b1", np.full(20, np.nan), "the optimizer's m.b1 does not fit"),
+    ("optimizer.iter", np.array(-1), "the optimizer's iter is not a step count"),
+    ("optimizer.iter", np.array(1e300), "the optimizer's iter is not a step count"),
+    ("optimizer.w.W1", np.zeros((784, 20)), "Adam keeps no 'w.W1'"),
+])
+def test_a_damaged_optimizer_state_is_one_line(tmp_path, mnist_dir, capsys, member: str, value: np.ndarray,
+                                               message: str) -> None:
+    import zipfile
+
+    from xpnet.cli import main
+
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "500", "--data-dir", str(mnist_dir), "--quiet",
+              "--save", str(tmp_path / "w.npz")]
+    assert main([*common, "--epochs", "1"]) == 0
+    with zipfile.ZipFile(tmp_path / "w.npz") as archive:
+        members = {name: archive.read(name) for name in archive.namelist() if name != f"{member}.npy"}
+    buffer = io.BytesIO()
+    np.save(buffer, value)
+    members[f"{member}.npy"] = buffer.getvalue()
+    with zipfile.ZipFile(tmp_path / "w.npz", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    capsys.readouterr()
+    assert main([*common, "--epochs", "2", "--resume"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and message in error and error.startswith("xpnet train: error: --resume: ")
 
 
 def test_training_curves_are_plotted_from_the_json_log(tmp_path, mnist_dir, capsys) -> None:

@@ -34,6 +34,7 @@ NOT_RUN = {
     README_MAIN: "installs into a new environment: test_the_main_command_on_a_fresh_copy runs it",
     README_TESTS: "the test command itself: CI runs it verbatim (test_ci_runs_the_readme_test_command)",
     "xpnet infer --model deep_convnet --device cuda": "needs a CUDA GPU: scripts/gpu_check.sh runs it there",
+    "xpnet serve": "serves until stopped: tests/test_serve.py starts it, asks it and stops it",
     "python scripts/reproduce_book.py ch7 --backend torch --dtype float32":
         "20 epochs, minutes: tests/test_book_training.py runs the book's recipes shortened",
 }

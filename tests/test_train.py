@@ -119,6 +119,29 @@ def test_optimizers_have_the_books_defaults_and_steps() -> None:
         assert params["W1"] is start  # in place, as the book's: the layers holding the array see the step
 
 
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_an_optimizer_goes_on_from_its_saved_state(eager_backend: xpnet.Backend, name: str) -> None:
+    """Three steps, the state taken (as a checkpoint keeps it, on the host) and loaded into a new optimizer: its
+    next two steps are the ones the first optimizer takes."""
+    rng = np.random.default_rng(1)
+    grads = [rng.standard_normal((3, 2)) for _ in range(5)]
+    going_on, start = OPTIMIZERS[name](lr=0.05), rng.standard_normal((3, 2))
+    params = {"W1": eager_backend.asarray(start.copy())}
+    for g in grads[:3]:
+        going_on.update(params, {"W1": eager_backend.asarray(g)})
+    saved = {key: np.asarray(value if isinstance(value, int) else xpnet.to_numpy(value))
+             for key, value in going_on.state().items()}
+    resumed, copy = OPTIMIZERS[name](lr=0.05), {"W1": eager_backend.asarray(xpnet.to_numpy(params["W1"]).copy())}
+    resumed.load_state({key: value if value.ndim == 0 else eager_backend.asarray(value)
+                        for key, value in saved.items()})
+    for g in grads[3:]:
+        going_on.update(params, {"W1": eager_backend.asarray(g)})
+        resumed.update(copy, {"W1": eager_backend.asarray(g)})
+    np.testing.assert_allclose(xpnet.to_numpy(copy["W1"]), xpnet.to_numpy(params["W1"]), rtol=1e-12)
+    with pytest.raises(ValueError, match=r"keeps no 'w\.W1'"):
+        resumed.load_state({"w.W1": saved.get("v.W1", 0.0)})
+
+
 def test_the_books_chapter_5_loop_runs_unchanged(eager_backend: xpnet.Backend, dtype: str, mnist_test) -> None:
     """ch05/train_neuralnet.py as a reader types it; only the arrays come from ``backend``, the network in
     float32 or float64."""

@@ -143,13 +143,14 @@ def _compiled_methods(model: ModelEntry, backend: Backend, weights: dict[str, np
     Both start from the same uint8 images as xpnet's pass; ``weights`` are host arrays of ``model``.
     """
     methods: dict[str, Callable] = {}
-    if importlib.util.find_spec("jax") is not None and backend.name != "jax":  # on JAX, the xpnet row is JAX's
+    if importlib.util.find_spec("jax") is not None:
         try:
-            jax_backend = get_backend("jax", "cuda" if backend.on_gpu else "cpu",
-                                      batch_size=backend.batch_size if backend.name == "numpy" else None)
+            jax_backend = backend if backend.name == "jax" else get_backend(
+                "jax", "cuda" if backend.on_gpu else "cpu",
+                batch_size=backend.batch_size if backend.name == "numpy" else None)
         except BackendError:
             jax_backend = None
-        if jax_backend is not None:
+        if jax_backend is not None and jax_backend is not backend:  # on JAX, the xpnet row is JAX's
             network = _on(model, jax_backend, weights)
 
             def jax_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
@@ -157,6 +158,16 @@ def _compiled_methods(model: ModelEntry, backend: Backend, weights: dict[str, np
                                         model.batch_size(jax_backend))
 
             methods["JAX (jit)"] = jax_pass
+        if jax_backend is not None:
+            from .jax_plain import jax_accuracy
+
+            score = jax_accuracy(_on(model, get_backend("cpu"), weights), weights)
+            batch = model.batch_size(jax_backend)
+
+            def plain_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
+                return lambda: score(images, labels, batch)
+
+            methods["plain jax.jit"] = plain_pass
     if all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "ndonnx", "onnx")):
         from xpnet.export import onnx_model
 

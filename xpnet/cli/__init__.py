@@ -1,5 +1,5 @@
-"""The ``xpnet`` command: ``infer``, ``predict``, ``train``, ``bench``, ``export``, ``show`` and ``plot``, a
-module each.
+"""The ``xpnet`` command: ``infer``, ``predict``, ``train``, ``bench``, ``export``, ``show``, ``plot`` and
+``serve``, a module each.
 
 Errors that the user can fix (a missing file, a bad argument, a missing
 library) end the command with one line on stderr and exit status 2.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..config import set_config
 from ..errors import XpnetError
-from . import bench, export, infer, pictures, predict, train
+from . import bench, export, infer, pictures, predict, serve, train
 
 
 def main(argv: Sequence[str] | None = None, *, model: str = "mlp") -> int:
@@ -44,7 +44,7 @@ def parser(model: str = "mlp") -> argparse.ArgumentParser:
                                   "array backend.")
     top.add_argument("--version", action="version", version=f"xpnet {__version__}")
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (infer, predict, train, bench, export, pictures):
+    for module in (infer, predict, train, bench, export, pictures, serve):
         for command in module.add_to(commands):
             command.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
             command.set_defaults(parser=command, fallback_model=model)

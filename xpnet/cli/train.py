@@ -10,11 +10,13 @@ import sys
 import warnings
 from typing import Any
 
+import numpy as np
+
 from ..backends import get_backend
 from ..datasets.mnist import load_split
 from ..errors import XpnetError
 from ..io.download import check_writable
-from ..io.weights import check_network, dense_layers, load_weights, read_about, save_weights
+from ..io.weights import check_network, dense_layers, load_weights, read_about, read_optimizer_state, save_weights
 from ..models import MODELS
 from ..train import OPTIMIZERS, fit
 from ._common import (
@@ -118,9 +120,13 @@ def run(args: argparse.Namespace) -> int:
         validation = tuple(backend.asarray(a[cut:]) for a in train_set)
         train_set = tuple(a[:cut] for a in train_set)
     train_set, test_split = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_split))
-    optimizer = OPTIMIZERS[args.optimizer](lr=TRAIN_LR[args.optimizer] if args.lr is None else args.lr)
+    lr = TRAIN_LR[args.optimizer] if args.lr is None else args.lr
+    optimizer = OPTIMIZERS[args.optimizer](lr=lr)
+    if args.resume:
+        _resume_optimizer(optimizer, args, saved, lr, net)
     n = train_set[0].shape[0]
-    about = {"model": model.name, "dtype": "float32", **({"activation": options["activation"]} if options else {})}
+    about = {"model": model.name, "dtype": "float32", "optimizer": args.optimizer, "lr": lr,
+             **({"activation": options["activation"]} if options else {})}
     bar: list[Any] = [None]  # the progress bar of the epoch being trained
     epochs = fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size,
                  seed=args.seed, first_epoch=first_epoch, validation=validation,
@@ -136,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             # a checkpoint after every epoch: an interrupted run leaves the last one finished
             save_weights(args.save, net.params, check=check_network if model.dense else None,
-                         about=about | {"epoch": epoch["epoch"]})
+                         about=about | {"epoch": epoch["epoch"]}, optimizer=optimizer.state())
             done = epoch["epoch"]
             _report(epoch, args)
     except KeyboardInterrupt:
@@ -147,6 +153,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
           file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _resume_optimizer(optimizer: Any, args: argparse.Namespace, saved: dict[str, Any], lr: float, net: Any) -> None:
+    """Give ``optimizer`` the state saved with the checkpoint, when the run before used the same optimizer and
+    learning rate; say so when it starts afresh."""
+    if (saved.get("optimizer"), saved.get("lr")) != (args.optimizer, lr):
+        print(f"--resume: {args.save} was trained with {saved.get('optimizer', 'an unrecorded optimizer')} "
+              f"(lr {saved.get('lr', '?')}); {args.optimizer} (lr {lr}) starts with no state of its own",
+              file=sys.stderr)
+        return
+    state = read_optimizer_state(args.save)
+    shapes = {key: tuple(value.shape) for key, value in net.params.items()}
+    for key, value in state.items():
+        parameter = key.partition(".")[2]
+        if value.ndim == 0 and not (value.dtype.kind in "iu" and 0 <= int(value) < 1 << 62):
+            raise XpnetError(f"--resume: {args.save}: the optimizer's {key} is not a step count")
+        if value.ndim and (shapes.get(parameter) != value.shape or value.dtype.kind != "f"
+                           or not np.isfinite(value).all()):
+            raise XpnetError(f"--resume: {args.save}: the optimizer's {key} does not fit the network's {parameter}")
+    try:
+        optimizer.load_state({key: value if value.ndim == 0 else net.backend.asarray(value, dtype=net.dtype)
+                              for key, value in state.items()})
+    except ValueError as err:
+        raise XpnetError(f"--resume: {args.save}: {err}") from None
 
 
 def _report(epoch: dict[str, float], args: argparse.Namespace) -> None:

@@ -53,7 +53,7 @@ def _read_file(path: str) -> list[tuple[str, np.ndarray]]:
     data = read_capped(path, FILE_CAP, "a file of digits")
     with reading(path):
         if suffix in PICTURES:
-            return [(path, _decode_picture(data))]
+            return [(path, decode_picture(data))]
         if suffix == ".npy":
             return list(_pictures_of(path, read_npy_stream(io.BytesIO(data), len(data), FILE_CAP)))
         arrays = read_npz(data, FILE_CAP, MAX_IMAGES)
@@ -81,7 +81,7 @@ def _pictures_of(name: str, array: np.ndarray) -> Iterator[tuple[str, np.ndarray
         yield f"{name}[{index}]", picture
 
 
-def _decode_picture(data: bytes) -> np.ndarray:
+def decode_picture(data: bytes) -> np.ndarray:
     """A PNG's or JPEG's gray levels, uint8 (h, w); transparent parts count as white paper."""
     try:
         from PIL import Image

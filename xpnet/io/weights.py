@@ -41,12 +41,14 @@ SAMPLE_WEIGHT = BookWeights("ch03/sample_weight.pkl",
                             "b7f55a27988ba34c3777b0f1bbd464817c8a4db855723e6ff26f703501917a13", 181_853)
 
 KEYS_CAP = 4096  # arrays a weights file may hold
+MEMBERS_CAP = 3 * KEYS_CAP + 2  # .npz members: the weights, an optimizer's two arrays for each and its count, ABOUT
 KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 
 
 Check = Callable[[dict[str, np.ndarray]], None]
 ABOUT = "__xpnet__"  # the .npz member that says what a file of save_weights holds
 ABOUT_CAP = 1 << 16
+OPTIMIZER = "optimizer."  # the prefix of the .npz members that hold an optimizer's state, beside the weights
 
 
 def dense_layers(network: Mapping[str, Any]) -> list[tuple[Any, Any]]:
@@ -112,19 +114,24 @@ def load_weights(
 
 
 def save_weights(path: str | os.PathLike[str], network: Mapping[str, Any], *,
-                 check: Check | None = check_network, about: Mapping[str, Any] | None = None) -> None:
+                 check: Check | None = check_network, about: Mapping[str, Any] | None = None,
+                 optimizer: Mapping[str, Any] | None = None) -> None:
     """Save weights (arrays of any backend) as ``.npz``, no pickles inside; whole or not at all.
 
     ``check`` (default: a dense network's) runs first, so a broken network is
     never written. ``about``: what the file holds (the model's name, its
-    activation, ...), JSON, read back by :func:`read_about`.
+    activation, ...), JSON, read back by :func:`read_about`. ``optimizer``: an
+    optimizer's state (``Stateful.state``), kept beside the weights for
+    :func:`read_optimizer_state`; loading the weights leaves it out.
     """
     arrays = {key: to_numpy(value) for key, value in network.items()}
+    arrays.update({OPTIMIZER + key: np.asarray(value if isinstance(value, int | float) else to_numpy(value))
+                   for key, value in (optimizer or {}).items()})
     if about is not None:
         arrays[ABOUT] = np.frombuffer(json.dumps(dict(about)).encode(), dtype=np.uint8)
     try:
         if check is not None:
-            check(arrays)
+            check({key: value for key, value in arrays.items() if key in network})
     except ValueError as err:
         raise DataError(f"{path}: {err}") from None
 
@@ -153,13 +160,24 @@ def read_about(path: str | os.PathLike[str]) -> dict[str, Any]:
     return about
 
 
+def read_optimizer_state(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
+    """The optimizer's state that :func:`save_weights` kept beside the weights in ``path`` (``{}`` if none)."""
+    data = read_capped(path, WEIGHTS_CAP, "a weights file")
+    if data[:4] != b"PK\x03\x04":
+        return {}
+    with reading(path):
+        arrays = read_npz(data, WEIGHTS_CAP, MEMBERS_CAP)
+    return {key.removeprefix(OPTIMIZER): value for key, value in arrays.items() if key.startswith(OPTIMIZER)}
+
+
 def _read_weights(path: Path, check: Check | None, data: bytes | None = None) -> dict[str, np.ndarray]:
     """Parse the weights file ``path`` (its bytes ``data``, if already read) and check its arrays."""
     data = read_capped(path, WEIGHTS_CAP, "a weights file") if data is None else data
     with reading(path):
         if data[:4] == b"PK\x03\x04":
-            network = read_npz(data, WEIGHTS_CAP, KEYS_CAP + 1)
+            network = read_npz(data, WEIGHTS_CAP, MEMBERS_CAP)
             network.pop(ABOUT, None)
+            network = {key: value for key, value in network.items() if not key.startswith(OPTIMIZER)}
         else:
             network = unpickle_weights(data)
         if len(network) > KEYS_CAP:

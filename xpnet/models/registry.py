@@ -47,6 +47,7 @@ class ModelEntry:
     dense: bool = False
     weights_variable: str | None = None  # an environment variable that names weights to use instead of the book's
     reuse_memory: bool = True  # whether the command line keeps freed memory for reuse (large arrays every batch)
+    insides: tuple[str, ...] = ()  # the layers whose outputs pictures of the network show (hidden units, feature maps)
 
     @property
     def features(self) -> int:
@@ -119,13 +120,15 @@ def register(entry: ModelEntry) -> ModelEntry:
 register(ModelEntry(
     "mlp", "chapter 3's 784-50-100-10 network", chapter3_network, (784,), 10, SAMPLE_WEIGHT,
     {"cpu": 500, "gpu": 1 << 16, "chunks": 10_000}, 0.9352, dense=True, weights_variable="XPNET_WEIGHTS",
-    reuse_memory=False))
+    reuse_memory=False, insides=("Activation_function1", "Activation_function2")))
 register(ModelEntry(
     "simple_convnet", "chapter 7's SimpleConvNet", SimpleConvNet, (1, 28, 28), 10,
     BookWeights("ch07/params.pkl", "290ab40c1b1218b392cdc155b633a5df642d829453702fa421ce5f3c6c55f779", 3_471_538),
-    {"cpu": 100, "gpu": 2048, "chunks": 1000}, 0.9890, weights_variable="XPNET_WEIGHTS_SIMPLE_CONVNET"))
+    {"cpu": 100, "gpu": 2048, "chunks": 1000}, 0.9890, weights_variable="XPNET_WEIGHTS_SIMPLE_CONVNET",
+    insides=("Relu1",)))
 register(ModelEntry(
     "deep_convnet", "chapter 8's DeepConvNet", DeepConvNet, (1, 28, 28), 10,
     BookWeights("ch08/deep_convnet_params.pkl", "8c81d1d6ddedd08c8277c957f3af30a91e455a1d65474ec2b5a0e3527b7422cc",
                 989_346),
-    {"cpu": 32, "gpu": 1024, "chunks": 1000}, 0.9935, weights_variable="XPNET_WEIGHTS_DEEP_CONVNET"))
+    {"cpu": 32, "gpu": 1024, "chunks": 1000}, 0.9935, weights_variable="XPNET_WEIGHTS_DEEP_CONVNET",
+    insides=("Relu1",)))

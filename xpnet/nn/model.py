@@ -166,6 +166,15 @@ class Model:
             x = layer.forward(x, train)
         return x
 
+    def outputs(self, x: Array) -> dict[str, Array]:
+        """Each layer's output in inference, by layer name in order (the last: the scores), for a batch ``x``
+        as :meth:`predict` takes it; what the network computes inside, for pictures of it."""
+        x = self._prepared(self.placed(x))
+        result = {}
+        for name, layer in self.layers.items():
+            x = result[name] = layer.forward(x)
+        return result
+
     def _commuted(self) -> tuple[list[str], list[Layer]]:
         """The layers' names and layers, each monotone elementwise layer (ReLU) just before a max pooling moved
         after it. The two commute exactly (NaN and padding zeros included), and the pooling leaves fewer values

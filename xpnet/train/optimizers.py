@@ -11,8 +11,8 @@ too, as the book's ``optimizer_compare_naive.py`` has them.
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping
-from typing import Any
+from collections.abc import Mapping, MutableMapping
+from typing import Any, ClassVar
 
 from ..backends import array_namespace, as_array
 
@@ -20,7 +20,34 @@ Array = Any
 Grads = dict[str, Array]
 
 
-class SGD:
+class Stateful:
+    """What an optimizer carries from step to step, to save with a checkpoint and load to go on from it:
+    ``slots`` name its dicts of per-parameter arrays (Momentum's ``v``), ``counters`` its step counts."""
+
+    slots: ClassVar[tuple[str, ...]] = ()
+    counters: ClassVar[tuple[str, ...]] = ()
+
+    def state(self) -> dict[str, Any]:
+        """The state as a flat dict: ``"v.W1"`` for a slot's array, the counter's name for a count."""
+        state: dict[str, Any] = {name: getattr(self, name) for name in self.counters}
+        for slot in self.slots:
+            state.update({f"{slot}.{key}": value for key, value in getattr(self, slot).items()})
+        return state
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Go on from ``state`` (as :meth:`state` gives it, the arrays placed where the parameters are);
+        ValueError for a name this optimizer does not keep."""
+        for name, value in state.items():
+            slot, _, key = name.partition(".")
+            if name in self.counters:
+                setattr(self, name, int(value))
+            elif slot in self.slots and key:
+                getattr(self, slot)[key] = value
+            else:
+                raise ValueError(f"{type(self).__name__} keeps no {name!r}")
+
+
+class SGD(Stateful):
     """Stochastic gradient descent: W <- W - lr * dW."""
 
     def __init__(self, lr: float = 0.01) -> None:
@@ -31,8 +58,10 @@ class SGD:
             params[key] -= self.lr * grads[key]
 
 
-class Momentum:
+class Momentum(Stateful):
     """v <- momentum * v - lr * dW; W <- W + v."""
+
+    slots = ("v",)
 
     def __init__(self, lr: float = 0.01, momentum: float = 0.9) -> None:
         self.lr, self.momentum, self.v = lr, momentum, {}
@@ -55,8 +84,10 @@ class Nesterov(Momentum):
             self.v[key] = self.momentum * velocity - self.lr * grads[key]
 
 
-class AdaGrad:
+class AdaGrad(Stateful):
     """h <- h + dW^2; W <- W - lr * dW / (sqrt(h) + 1e-7)."""
+
+    slots = ("h",)
 
     def __init__(self, lr: float = 0.01) -> None:
         self.lr, self.h = lr, {}
@@ -81,8 +112,11 @@ class RMSprop(AdaGrad):
         return self.decay_rate * h + (1 - self.decay_rate) * squared
 
 
-class Adam:
+class Adam(Stateful):
     """Adam with the book's bias correction folded into the learning rate."""
+
+    slots = ("m", "v")
+    counters = ("iter",)
 
     def __init__(self, lr: float = 0.001, beta1: float = 0.9, beta2: float = 0.999) -> None:
         self.lr, self.beta1, self.beta2, self.iter, self.m, self.v = lr, beta1, beta2, 0, {}, {}
