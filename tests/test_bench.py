@@ -46,8 +46,9 @@ def test_bench_json_prints_the_report(mnist_dir: Path, weights_path: Path) -> No
 
 
 @pytest.mark.parametrize(("model", "images", "recipe"), [
-    ("mlp", 10_000, "sgd (lr 0.1)"), ("simple_convnet", 1_000, "adam (lr 0.001)"),
-    pytest.param("deep_convnet", 1_000, "adam (lr 0.001)", marks=pytest.mark.slow)])
+    ("mlp", 10_000, "sgd (lr 0.1)"),
+    *(pytest.param(model, 1_000, "adam (lr 0.001)", marks=pytest.mark.slow) for model in ("simple_convnet",
+                                                                                        "deep_convnet"))])
 def test_bench_train_times_xpnet_the_book_and_pytorch(tmp_path: Path, mnist_dir: Path, model: str, images: int,
                                                       recipe: str) -> None:
     out = tmp_path / "train.json"

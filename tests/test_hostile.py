@@ -865,3 +865,51 @@ def test_dask_convnets_keep_to_a_batch_of_memory(tmp_path: Path, mnist_dir: Path
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accuracy"] == BOOK_ACCURACY[model]
     assert peak < budget_mib(), f"{peak:.0f} MiB"
+
+
+@FUZZ
+@given(arrays=st.integers(1, 40), size=st.integers(1, 4096), protocol=st.sampled_from([2, 3, 4, 5]),
+       shared=st.booleans())
+def test_fuzz_memo_shared_arrays(tmp_path: Path, arrays: int, size: int, protocol: int, shared: bool) -> None:
+    """Many keys that refer, through the pickle's memo, to one array (built once: it loads) or to one buffer
+    that each key builds an array from (charged as if written out: it loads, each key with the values written,
+    only while what is built stays within twice the file's size; otherwise one DataError). Memory stays
+    bounded either way."""
+    value = np.arange(size, dtype=np.float64)
+    buffer = value.tobytes()
+    weights = ({f"W{k}": value for k in range(arrays)} if shared
+               else {f"W{k}": _Buffered(buffer, np.dtype("f8"), (size,), "C") for k in range(arrays)})
+    data = pickle.dumps(weights, protocol=protocol)
+    path = tmp_path / "memo.pkl"
+    path.write_bytes(data)
+    built = value.nbytes if shared else arrays * value.nbytes
+    try:
+        loaded = xpnet.load_weights(path, check=None)
+    except xpnet.DataError as err:
+        assert "makes more array data than the file holds" in str(err), err
+        assert not shared and built > len(data)  # refused only when the arrays outweigh the file
+    else:
+        assert built <= 2 * len(data)
+        assert sorted(loaded) == sorted(weights)
+        for array in loaded.values():
+            np.testing.assert_array_equal(array, value)
+    reads_safely(path, lambda p: xpnet.load_weights(p, check=None))
+
+
+@pytest.mark.slow
+def test_the_largest_weights_file_accepted_costs_twice_its_size(tmp_path: Path, mnist_dir: Path) -> None:
+    """A dense network just under the 128 MiB cap loads and scores: the file's bytes and its arrays while it is
+    read, then the weights and their folded inference copy; with one small batch at a time the whole process
+    peaks under the interpreter's own peak plus three times the file's size."""
+    hidden = 41_000  # 784 x 41,000 float32 weights: 128.6 MB of the 134.2 MB cap
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npz"
+    np.savez(path, W1=rng.standard_normal((784, hidden), dtype=np.float32) * 0.01, b1=np.zeros(hidden, np.float32),
+             W2=rng.standard_normal((hidden, 10), dtype=np.float32) * 0.01, b2=np.zeros(10, np.float32))
+    size_mib = path.stat().st_size / 2**20
+    assert size_mib * 2**20 < xpnet.io.files.WEIGHTS_CAP
+    result, peak = xpnet_cli(tmp_path, "infer", "--weights", str(path), "--data-dir", str(mnist_dir),
+                             "--batch-size", "10", "--workers", "1", "--quiet", timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Accuracy:")
+    assert peak < budget_mib() - MARGIN_MIB + 3 * size_mib, f"peak {peak:.0f} MiB for a {size_mib:.0f} MiB file"

@@ -204,6 +204,7 @@ class Server(ThreadingHTTPServer):
     """The page's HTTP server, a thread a request; ``url`` once bound."""
 
     daemon_threads = True
+    request_queue_size = 256  # connections waiting to be accepted: a page's bursts, and more than socketserver's 5
 
     def __init__(self, classifier: Classifier, host: str = "127.0.0.1", port: int = 8000,
                  verbose: bool = False) -> None:

@@ -18,6 +18,7 @@ from ..backends import Backend, dtype_of, get_backend
 from ..errors import DataError, XpnetError
 from ..io.weights import SAMPLE_WEIGHT, BookWeights, check_network, dense_layers, load_weights
 from ..nn import Model
+from ..nn.model import undrawn
 from .convnets import DeepConvNet, SimpleConvNet
 from .mlp import chapter3_network
 
@@ -95,10 +96,11 @@ class ModelEntry:
             options.setdefault("sizes", sizes)
         largest = float(np.finfo(dtype or self.dtype).max)
         for key, value in weights.items():
-            if value.size and float(np.max(np.abs(value))) > largest:
+            if value.size and max(-float(value.min()), float(value.max())) > largest:  # no copy of the weights
                 raise DataError(f"{source}: {key} holds values beyond {dtype or self.dtype}'s range (--dtype float64 "
                                 "holds them)")
-        net = self.network(backend, dtype=dtype, **options)
+        with undrawn():  # the file's weights replace them
+            net = self.network(backend, dtype=dtype, **options)
         try:
             net.params = {key: backend.asarray(value, dtype=target) for key, value in weights.items()}
         except (KeyError, ValueError) as err:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 import pickle
 from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,20 @@ class Params(MutableMapping):
         return f"Params({', '.join(f'{key}: {tuple(self[key].shape)}' for key in self)})"
 
 
+_UNDRAWN: ContextVar[bool] = ContextVar("undrawn", default=False)
+
+
+@contextmanager
+def undrawn() -> Iterator[None]:
+    """Networks built inside start with zeros, not random draws: for weights about to be replaced (a file being
+    loaded), so that they cost no time, and, for NumPy's lazily zeroed pages, no memory."""
+    token = _UNDRAWN.set(True)
+    try:
+        yield
+    finally:
+        _UNDRAWN.reset(token)
+
+
 class Model:
     """Ordered layers (``layers``, by the book's names), a loss layer (``last_layer``) and the book's interface.
 
@@ -86,7 +102,10 @@ class Model:
         return layer
 
     def noise(self, shape: tuple[int, ...], scale: float) -> Array:
-        """Gaussian noise of ``shape`` times ``scale``, drawn on the host from the network's seeded generator."""
+        """Gaussian noise of ``shape`` times ``scale``, drawn on the host from the network's seeded generator
+        (zeros inside :func:`undrawn`)."""
+        if _UNDRAWN.get():
+            return self.backend.xp.zeros(shape, dtype=self._dtype, device=self.backend.device)
         return self.backend.asarray(self._rng.standard_normal(shape) * scale, dtype=self._dtype)
 
     def zeros(self, n: int) -> Array:
