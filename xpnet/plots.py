@@ -179,6 +179,25 @@ def save_curves(epochs: list[dict[str, float]], path: PathLike) -> None:
     _save(figure, path)
 
 
+Series = dict[str, tuple[list[float], list[float]]]  # a line's label -> its x and y values
+
+
+def save_series(panels: list[tuple[str, str, str, Series]], path: PathLike) -> None:
+    """Line plots side by side, one panel per ``(title, x label, y label, lines)``: the figures of the book's
+    experiments (loss per iteration, accuracy per epoch), 500 pixels wide a panel."""
+    figure, axes = _pyplot().subplots(1, len(panels), figsize=(5 * len(panels), 3.8), dpi=100, squeeze=False)
+    for ax, (title, x_label, y_label, lines) in zip(axes[0], panels, strict=True):
+        for label, (xs, ys) in lines.items():
+            ax.plot(xs, ys, label=label)
+        ax.set_title(title)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    figure.tight_layout()
+    _save(figure, path)
+
+
 def save_activations(path: PathLike) -> None:
     """Step, sigmoid and ReLU over x in [-5, 5] on one figure, as in the chapter: 1000x320 pixels."""
     from .functions import relu, sigmoid, step_function
