@@ -173,3 +173,29 @@ def test_a_chapter_script_states_its_own_default_model() -> None:
     result = run("scripts/misclassified_mnist.py", "--help")
     assert result.returncode == 0
     assert "else deep_convnet)" in " ".join(result.stdout.split())
+
+
+def test_a_gpu_batch_is_checked_against_the_gpus_free_memory(monkeypatch) -> None:
+    """On a GPU the estimate is held against the memory its library reports free (a stand-in library here,
+    reporting 1 GiB): DeepConvNet's 0.2 MB or more an image cannot take 100,000 images a batch."""
+    from dataclasses import replace
+
+    from xpnet.backends import LIBRARIES, Backend
+    from xpnet.cli._common import _check_batch_memory
+    from xpnet.errors import XpnetError
+    from xpnet.models import MODELS
+
+    monkeypatch.setitem(LIBRARIES, "torch", replace(LIBRARIES["numpy"], name="torch",
+                                                    free_memory=lambda backend: 1 << 30))
+    gpu = Backend("torch", np, "cuda:0", batch_size=100_000)
+    assert gpu.on_gpu and gpu.free_memory() == 1 << 30
+    per_image = MODELS["deep_convnet"].bytes_per_image("float32")
+    with pytest.raises(XpnetError, match=r"and this GPU has 1\.0 GiB available: --batch-size at most") as error:
+        _check_batch_memory(MODELS["deep_convnet"], gpu, "float32")
+    most = int(str(error.value).rsplit("at most ", 1)[1].split()[0].replace(",", ""))
+    assert abs(most - (1 << 29) / per_image) < 0.02 * most  # half of what is free, by the memory an image
+    _check_batch_memory(MODELS["deep_convnet"], replace(gpu, batch_size=most * 9 // 10), "float32")  # fits
+    unknown = replace(LIBRARIES["torch"], free_memory=lambda backend: 1 / 0)
+    monkeypatch.setitem(LIBRARIES, "torch", unknown)
+    assert gpu.free_memory() is None  # a driver that cannot say: no estimate, no refusal
+    _check_batch_memory(MODELS["deep_convnet"], gpu, "float32")

@@ -67,6 +67,15 @@ class Backend:
         """``"chunks"`` (a lazy library's), ``"gpu"`` or ``"cpu"``: what the registry's batch sizes are chosen by."""
         return "chunks" if self.lazy else "gpu" if self.on_gpu else "cpu"
 
+    def free_memory(self) -> int | None:
+        """Bytes free on this backend's GPU, as its library reports them (None: not a GPU, or not known)."""
+        if not self.on_gpu or self.library.free_memory is None:
+            return None
+        try:
+            return int(self.library.free_memory(self))
+        except Exception:  # a driver that cannot say: nothing is estimated
+            return None
+
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         """Place a host (NumPy) array or nested sequence on this backend's device (no copy where none is needed)."""
         return self.library.place(self, x, dtype)
@@ -92,6 +101,7 @@ class Library:
     install: str
     lazy: bool = False
     place: Callable[[Backend, Any, Any], Any] = _place
+    free_memory: Callable[[Backend], int] | None = None  # bytes free on a GPU device of this library
 
 
 def get_backend(
@@ -238,6 +248,21 @@ def _place_dask(backend: Backend, x: Any, dtype: Any) -> Any:
     return lazy
 
 
+def _free_cupy(backend: Backend) -> int:
+    return backend.device.mem_info[0]
+
+
+def _free_torch(backend: Backend) -> int:
+    import torch
+
+    return torch.cuda.mem_get_info(backend.device)[0]
+
+
+def _free_jax(backend: Backend) -> int:
+    stats = backend.device.memory_stats()
+    return stats["bytes_limit"] - stats["bytes_in_use"]
+
+
 def _open_jax(device: str | None) -> Backend:
     jax = _import("jax", "jax")
     xp = _import("jax", "jax.numpy")
@@ -256,11 +281,13 @@ def _open_jax(device: str | None) -> Backend:
 
 LIBRARIES = {library.name: library for library in (
     Library("numpy", _open_numpy, "pip install numpy"),
-    Library("cupy", _open_cupy, "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)"),
+    Library("cupy", _open_cupy, "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)",
+            free_memory=_free_cupy),
     Library("array_api_strict", _open_array_api_strict, "pip install array-api-strict"),
-    Library("torch", _open_torch, "pip install 'xpnet[torch]'"),
+    Library("torch", _open_torch, "pip install 'xpnet[torch]'", free_memory=_free_torch),
     Library("dask", _open_dask, "pip install 'xpnet[dask]'", lazy=True, place=_place_dask),
-    Library("jax", _open_jax, "pip install 'xpnet[jax]' (a CUDA build of jaxlib for GPUs: pip install 'jax[cuda12]')"),
+    Library("jax", _open_jax, "pip install 'xpnet[jax]' (a CUDA build of jaxlib for GPUs: pip install 'jax[cuda12]')",
+            free_memory=_free_jax),
 )}
 
 _OWNS = {

@@ -116,18 +116,19 @@ def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
 
 
 def _check_batch_memory(model: ModelEntry, backend: Backend, dtype: str) -> None:
-    """Refuse, before any work, batches that would not fit in the memory this machine has available (host
-    memory: a GPU's is not estimated here)."""
-    available = available_memory()
-    if backend.on_gpu or backend.lazy or available is None:
+    """Refuse, before any work, batches that would not fit in the memory available: the GPU's free memory on a
+    GPU (as its library reports it), else the host's."""
+    available = backend.free_memory() if backend.on_gpu else available_memory()
+    if backend.lazy or available is None:
         return
+    where = "this GPU has" if backend.on_gpu else "this machine has"
     per_image = model.bytes_per_image(dtype)
     need = per_image * backend.batch_size * backend.workers
     if need > available // 2:  # half: the data, the weights and other processes need the rest
         most = max(1, available // 2 // (per_image * backend.workers))
         raise XpnetError(f"--batch-size {backend.batch_size}: {model.name} in {dtype} takes about "
                          f"{per_image / 1e6:.2f} MB an image in a pass, {need / 2**30:,.1f} GiB for "
-                         f"{backend.workers} batch(es) at once, and this machine has {available / 2**30:.1f} GiB "
+                         f"{backend.workers} batch(es) at once, and {where} {available / 2**30:.1f} GiB "
                          f"available: --batch-size at most {most:,} here")
 
 
