@@ -19,6 +19,7 @@ from xpnet.train import (
     Adam,
     Momentum,
     MultiLayerNet,
+    MultiLayerNetExtend,
     Nesterov,
     RMSprop,
     SimpleConvNet,
@@ -226,6 +227,39 @@ def test_each_optimizer_learns(name: str, mnist_test) -> None:
     history = list(fit(net, (images[:4000], labels[:4000]), (images[8000:], labels[8000:]), epochs=2,
                        optimizer=OPTIMIZERS[name](lr=TRAIN_LR[name]), seed=3))
     assert before < 0.2 and history[-1]["test_accuracy"] > 0.6
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_a_compiled_step_trains_as_the_eager_loop_does(name: str, mnist_test) -> None:
+    """On JAX an epoch runs as one compiled function a step (weights and the optimizer's state as arguments);
+    it takes the steps the eager loop takes on NumPy from the same start, on the same batches (two epochs, so
+    that the optimizer's state goes from one epoch to the next)."""
+    from xpnet.backends.runtime import compiles
+    from xpnet.train.loop import _traceable
+
+    pytest.importorskip("jax", reason="optional backend jax not installed: pip install 'xpnet[jax]'")
+    images, labels = mnist_test
+    results = {}
+    for spec in ("numpy", "jax"):
+        backend = xpnet.get_backend(spec)
+        net = MultiLayerNet(784, [30, 20], 10, "sigmoid", "xavier", weight_decay_lambda=0.01, seed=5,
+                            dtype="float32", backend=backend)
+        assert _traceable(net) and compiles(backend.asarray(images[:1])) == (spec == "jax")
+        optimizer, rng = OPTIMIZERS[name](lr=0.05 if name != "adam" else 0.005), np.random.default_rng(1)
+        x, t = backend.asarray(images[:1000]), backend.asarray(labels[:1000])
+        losses = [train_epoch(net, x, t, optimizer, rng, batch_size=96) for _ in range(2)]  # a last batch of 40
+        results[spec] = losses, {key: xpnet.to_numpy(value) for key, value in net.params.items()}
+    np.testing.assert_allclose(results["jax"][0], results["numpy"][0], rtol=1e-4)
+    for key, value in results["numpy"][1].items():
+        np.testing.assert_allclose(results["jax"][1][key], value, rtol=2e-3, atol=2e-4, err_msg=key)
+
+
+def test_layers_with_random_draws_or_running_statistics_are_not_compiled() -> None:
+    from xpnet.train.loop import _traceable
+
+    assert not _traceable(MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=0))
+    assert not _traceable(MultiLayerNetExtend(784, [10], 10, use_batchnorm=True, seed=0))
+    assert _traceable(MultiLayerNetExtend(784, [10], 10, seed=0))
 
 
 def train_and_score(tmp_path: Path, mnist_dir: Path, model: str) -> dict[str, float]:

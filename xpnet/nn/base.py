@@ -13,7 +13,8 @@
   decay applies to), ``affine`` (``x @ W + b`` on flattened rows), ``monotone`` (elementwise and
   non-decreasing), ``commutes_with_monotone`` (max pooling), ``tanh_form`` (the layer is
   ``shift + outer * tanh(inner * x)``), ``large_products`` (its products are large enough to share BLAS's
-  threads in training).
+  threads in training), ``pure`` (its training pass depends on its input and parameters alone and changes
+  nothing that outlives the step: no random draws, no running statistics; a compiler may trace it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Layer:
     commutes_with_monotone: ClassVar[bool] = False
     tanh_form: ClassVar[tuple[float, float, float] | None] = None  # (inner, outer, shift)
     large_products: ClassVar[bool] = False
+    pure: ClassVar[bool] = True
 
     @property
     def params(self) -> dict[str, Array]:

@@ -174,6 +174,8 @@ class Dropout(Layer):
     The random mask comes from ``numpy.random.default_rng(seed)`` on the host.
     """
 
+    pure = False  # draws its masks from a generator on the host
+
     def __init__(self, dropout_ratio: float = 0.5, *, seed: int | None = None) -> None:
         self.dropout_ratio = dropout_ratio
         self._rng = np.random.default_rng(seed)
@@ -200,6 +202,8 @@ class BatchNormalization(Layer):
     them; inference normalizes by the running ones. The running statistics are
     state that outlives a batch: they start at zero when first needed.
     """
+
+    pure = False  # keeps running statistics
 
     param_names = ("gamma", "beta")
 

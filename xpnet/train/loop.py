@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ import numpy as np
 from array_api_compat import device
 
 from ..backends import array_namespace, to_numpy
-from ..backends.runtime import refuse_lazy, single_threaded_blas
+from ..backends.runtime import compiled, compiles, refuse_lazy, single_threaded_blas
 from ..errors import DivergedError
 from ..nn import Model
 from .optimizers import Optimizer
@@ -43,16 +44,43 @@ def train_epoch(
     n = x.shape[0]
     order = xp.asarray(rng.permutation(n), device=device(x))
     loss_sum = None
+    # a library that compiles takes each step as one compiled function of the weights and the optimizer's state
+    step = compiled(_step, x, net, static=("optimizer",)) if compiles(x) and _traceable(net) else None
+    params, state = (dict(net.params), optimizer.state()) if step else (None, None)
     with contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas():
         for start in range(0, n, batch_size):
             rows = order[start : min(start + batch_size, n)]
-            grads = net.gradient(xp.take(x, rows, axis=0), xp.take(t, rows, axis=0))
-            optimizer.update(net.params, grads)
-            batch_loss = net.last_layer.loss * rows.shape[0]
-            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            images, labels = xp.take(x, rows, axis=0), xp.take(t, rows, axis=0)
+            if step:
+                params, state, loss = step(params, state, images, labels, optimizer=optimizer)
+            else:
+                optimizer.update(net.params, net.gradient(images, labels))
+                loss = net.last_layer.loss
+            loss_sum = loss * rows.shape[0] if loss_sum is None else loss_sum + loss * rows.shape[0]
             if progress is not None:
                 progress(rows.shape[0])
+    if step:
+        net.params = params
+        optimizer.load_state(state)
     return float(to_numpy(loss_sum)) / n
+
+
+def _traceable(net: Model) -> bool:
+    """Whether a training step of ``net`` may be compiled: every layer pure (see :mod:`xpnet.nn.base`)."""
+    return all(layer.pure for layer in (*net.layers.values(), net.last_layer))
+
+
+def _step(net: Model, params: dict[str, Array], state: dict[str, Array], images: Array, labels: Array, *,
+          optimizer: Optimizer) -> tuple[dict[str, Array], dict[str, Array], Array]:
+    """One training step as a function: the new weights, the optimizer's new state and the batch's loss, from
+    the weights and the state given (``net`` and ``optimizer`` are left as they are)."""
+    clone = net.bound(params)
+    clone.last_layer = copy.copy(net.last_layer)
+    grads = clone.gradient(images, labels)
+    going_on = optimizer.restored(state)
+    updated = dict(params)
+    going_on.update(updated, grads)
+    return updated, going_on.state(), clone.last_layer.loss
 
 
 def fit(

@@ -10,8 +10,9 @@ too, as the book's ``optimizer_compare_naive.py`` has them.
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, ClassVar
 
 from ..backends import array_namespace, as_array
@@ -37,10 +38,21 @@ class Stateful:
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Go on from ``state`` (as :meth:`state` gives it, the arrays placed where the parameters are);
         ValueError for a name this optimizer does not keep."""
+        self._apply(state, int)
+
+    def restored(self, state: Mapping[str, Any]) -> Stateful:
+        """A copy that goes on from ``state`` alone, its counts left as they come (arrays, in a compiled step)."""
+        clone = copy.copy(self)
+        for slot in self.slots:
+            setattr(clone, slot, {})
+        clone._apply(state, lambda count: count)
+        return clone
+
+    def _apply(self, state: Mapping[str, Any], count: Callable[[Any], Any]) -> None:
         for name, value in state.items():
             slot, _, key = name.partition(".")
             if name in self.counters:
-                setattr(self, name, int(value))
+                setattr(self, name, count(value))
             elif slot in self.slots and key:
                 getattr(self, slot)[key] = value
             else:
@@ -123,11 +135,16 @@ class Adam(Stateful):
 
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         self.iter += 1
-        lr_t = self.lr * math.sqrt(1 - self.beta2**self.iter) / (1 - self.beta1**self.iter)
+        lr_t = self.lr * _root(1 - self.beta2**self.iter) / (1 - self.beta1**self.iter)
         for key in grads:
             self.m[key] = self.m.get(key, 0.0) + (1 - self.beta1) * (grads[key] - self.m.get(key, 0.0))
             self.v[key] = self.v.get(key, 0.0) + (1 - self.beta2) * (grads[key] ** 2 - self.v.get(key, 0.0))
             params[key] -= lr_t * self.m[key] / (_sqrt(self.v[key]) + 1e-7)
+
+
+def _root(value: Any) -> Any:
+    """The square root of a Python number (a Python float), or of an array (a compiled step's count)."""
+    return math.sqrt(value) if isinstance(value, int | float) else _sqrt(value)
 
 
 def _sqrt(x: Array) -> Array:
