@@ -199,3 +199,17 @@ def test_a_gpu_batch_is_checked_against_the_gpus_free_memory(monkeypatch) -> Non
     monkeypatch.setitem(LIBRARIES, "torch", unknown)
     assert gpu.free_memory() is None  # a driver that cannot say: no estimate, no refusal
     _check_batch_memory(MODELS["deep_convnet"], gpu, "float32")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(mnist_dir: Path, weights_path: Path) -> None:
+    """``xpnet infer | head -1``: once the pipe's reader is gone, the command stops with SIGPIPE's status and
+    says nothing (a closed pipe from the start makes it certain)."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        result = subprocess.run([sys.executable, "-m", "xpnet", "infer", "--per-class", "--data-dir", str(mnist_dir),
+                                 "--weights", str(weights_path)], stdout=write, stderr=subprocess.PIPE, text=True,
+                                cwd=ROOT, check=False)
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == ""

@@ -8,6 +8,7 @@ library) end the command with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -26,7 +27,12 @@ def main(argv: Sequence[str] | None = None, *, model: str = "mlp") -> int:
     if getattr(args, "quiet", False):
         set_config(progress=False)
     try:
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # here, where a reader that went away is handled, not at exit
+        return status
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, and nothing to say it to
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (XpnetError, OSError) as err:
         print(f"xpnet {args.command}: error: {err}", file=sys.stderr)
         return 2
