@@ -57,20 +57,10 @@ class Score:
         return tuple(right / count if count else None for right, count in pairs)
 
 
-def accuracy(
-    model: Any,
-    x: Array,
-    t: Array,
-    batch_size: int = 100,
-    *,
-    workers: int = 1,
-    progress: Callable[[int], object] | None = None,
-    executor: str | None = None,
-    chunk_batch: int | None = None,
-) -> float:
-    """Fraction of samples whose predicted class is the label, walking ``x`` in batches (see :func:`score`)."""
-    return score(model, x, t, batch_size, workers=workers, progress=progress, executor=executor,
-                 chunk_batch=chunk_batch).accuracy
+def accuracy(model: Any, x: Array, t: Array, batch_size: int = 100, **options: Any) -> float:
+    """Fraction of samples whose predicted class is the label, walking ``x`` in batches; ``options`` (workers,
+    progress, executor, chunk_batch) as :func:`score` takes them."""
+    return score(model, x, t, batch_size, **options).accuracy
 
 
 def score(
