@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet.backends import array_namespace
 
 from conftest import ROOT
 
@@ -98,6 +99,16 @@ def test_strict_device1_is_kept_apart_from_the_cpu() -> None:
         a + cpu.asarray(np.ones(3))
     with pytest.raises(RuntimeError):
         np.asarray(a)
+
+
+def test_namespaces_found_once_still_refuse_mixed_libraries(backend: xpnet.Backend) -> None:
+    """The namespace of a type is remembered (layers ask per call); a call that mixes libraries still fails."""
+    x = backend.asarray(np.ones(3))
+    first = array_namespace(x)
+    assert array_namespace(x, backend.asarray(np.zeros(2))) is first is backend.xp
+    if backend.name != "numpy":
+        with pytest.raises(TypeError):
+            array_namespace(x, np.ones(3))
 
 
 def test_round_trip_through_each_backend(backend: xpnet.Backend) -> None:

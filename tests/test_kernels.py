@@ -69,8 +69,21 @@ def test_pooling_kernels_agree_with_the_reference(eager_backend, dtype: str, ker
     xp_assert_close(out, xpnet.to_numpy(REFERENCE.pool_forward(x, size, size, stride, pad)), like=x, rtol=0)
     # whole numbers again, so that overlapping windows' gradients sum exactly in any order
     dout = backend.asarray(rng.integers(-5, 6, tuple(out.shape)), dtype=dtype)
-    xp_assert_close(kernels.pool_backward(x, size, size, stride, pad, dout),
-                    xpnet.to_numpy(REFERENCE.pool_backward(x, size, size, stride, pad, dout)), like=x, rtol=0)
+    expected = xpnet.to_numpy(REFERENCE.pool_backward(x, size, size, stride, pad, dout))
+    xp_assert_close(kernels.pool_backward(x, size, size, stride, pad, dout), expected, like=x, rtol=0)
+    # as a layer calls it in training, with the forward's result
+    xp_assert_close(kernels.pool_backward(x, size, size, stride, pad, dout, out), expected, like=x, rtol=0)
+
+
+@pytest.mark.parametrize("kernels", ["reference", "native"])
+def test_sigmoid_kernels_are_within_two_ulp_of_the_formula(eager_backend, dtype: str, kernels) -> None:
+    """1 / (1 + exp(-x)) in float64 (and far in the tails, where it is exp(x) to the dtype's precision)."""
+    backend, xp_dtype = eager_backend, getattr(eager_backend.xp, dtype)
+    values = np.concatenate([np.linspace(-60, 30, 901), [-0.0, 1e-30]]).astype(dtype)
+    x = backend.asarray(values, dtype=xp_dtype)
+    sigmoid = REFERENCE.sigmoid if kernels == "reference" else _kernels("native", x).sigmoid
+    exact = 1 / (1 + np.exp(-values.astype(np.float64)))
+    xp_assert_close(sigmoid(x), exact.astype(dtype), like=x, rtol=2 * float(np.finfo(dtype).eps))
 
 
 def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
@@ -79,7 +92,7 @@ def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
 
     assert kernels_for(np.zeros((1, 1, 2, 2))) is GRID
     torch = pytest.importorskip("torch")
-    assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH
+    assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH and TORCH.sigmoid is not GRID.sigmoid
     jnp = pytest.importorskip("jax.numpy")
     on_cpu = jnp.zeros((1, 1, 2, 2))
     assert on_cpu.devices().pop().platform == "cpu"

@@ -257,9 +257,10 @@ def pool_forward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int) -> A
     return swap_batch_channels(xp.reshape(pooled, (x.shape[1], -1, out_h, out_w)))
 
 
-def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array) -> Array:
+def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array,
+                  out: Array | None = None) -> Array:
     """The gradient of :func:`pool_forward` at ``x``: each window's ``dout`` goes to its first maximum, as the
-    book's ``argmax`` sends it.
+    book's ``argmax`` sends it. ``out``, the forward's result if kept, saves pooling ``x`` again.
 
     No argmax: window position by position, the gradient that no earlier
     position has taken goes where the position holds the window's maximum.
@@ -267,7 +268,7 @@ def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dou
     xp = array_namespace(dout)
     windows = _windows(swap_batch_channels(x), pool_h, pool_w, stride, pad)
     dout = swap_batch_channels(dout)
-    pooled = functools.reduce(xp.maximum, windows)
+    pooled = functools.reduce(xp.maximum, windows) if out is None else swap_batch_channels(out)
     c, n, h, w = dout.shape[0], dout.shape[1], x.shape[2], x.shape[3]
     out_h, out_w = dout.shape[2:]
     grad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=dout.dtype, device=device(dout))

@@ -99,5 +99,6 @@ def pool_forward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int) -> A
     return _pool_forward(pool_h, pool_w, stride, pad)(x)
 
 
-def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array) -> Array:
+def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array,
+                  out: Array | None = None) -> Array:
     return _pool_backward(pool_h, pool_w, stride, pad)(x, dout)

@@ -88,8 +88,10 @@ def pool_forward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int) -> A
     return xp.permute_dims(out, (0, 3, 1, 2))
 
 
-def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array) -> Array:
-    """The book's ``Pooling.backward``: each window's gradient to its first maximum (``argmax``)."""
+def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dout: Array,
+                  out: Array | None = None) -> Array:
+    """The book's ``Pooling.backward``: each window's gradient to its first maximum (``argmax``); the forward's
+    ``out`` is not needed."""
     xp = array_namespace(dout, x)
     size = pool_h * pool_w
     arg_max = xp.argmax(xp.reshape(im2col(x, pool_h, pool_w, stride, pad), (-1, size)), axis=1)
