@@ -209,9 +209,12 @@ def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Arr
     on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
     db = xp.sum(on_grid, axis=1)
     shifts = grid.shifts()
-    dproducts = xp.zeros((len(shifts) * fn, patches.shape[1]), dtype=dout.dtype, device=device(dout))
-    for part in shifts:  # each group's share goes back where it was read
-        dproducts = xpx.at(dproducts, part).set(on_grid, xp=xp)
+    if len(shifts) == 1:  # one group, which read every position: its share is the output's
+        dproducts = on_grid
+    else:
+        dproducts = xp.zeros((len(shifts) * fn, patches.shape[1]), dtype=dout.dtype, device=device(dout))
+        for part in shifts:  # each group's share goes back where it was read
+            dproducts = xpx.at(dproducts, part).set(on_grid, xp=xp)
     dfilters = xp.reshape(xp.matmul(dproducts, patches[:-1, :].T), (len(shifts), fn, -1))  # no row of ones:
     dfilters = xp.reshape(xp.permute_dims(dfilters, (1, 0, 2)), (fn, grid.fh, grid.fw, c))  # db is above
     dw = xp.permute_dims(dfilters, (0, 3, 1, 2))
