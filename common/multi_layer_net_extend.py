@@ -1,5 +1,7 @@
 """``common/multi_layer_net_extend.py``: the book's ``MultiLayerNetExtend``, on the chosen device."""
 
+import numpy as np  # noqa: F401 - the book's module imports it, and its star import hands it on
+
 from xpnet import train
 
 from . import on_backend

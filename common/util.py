@@ -1,5 +1,7 @@
 """``common/util.py``: the book's helpers, from xpnet."""
 
+import numpy as np  # noqa: F401 - the book's module imports it, and its star import hands it on
+
 from xpnet.kernels import col2im, im2col  # noqa: F401
 from xpnet.train import shuffle_dataset, smooth_curve  # noqa: F401
 

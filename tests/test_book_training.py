@@ -212,6 +212,51 @@ def test_the_books_own_network_classes_run_on_common(backend: str) -> None:
     assert library == backend
 
 
+BOOK_IDIOMS = """
+import os, sys
+sys.path.append(os.pardir)
+import warnings
+from common.optimizer import *  # the book's star import hands numpy on as np
+from common.functions import *
+from common.gradient import numerical_gradient
+from common.multi_layer_net_extend import MultiLayerNetExtend
+
+# ch04/two_layer_net.py's backward pass, written with the book's functions
+np.random.seed(0)
+x, t = np.random.rand(3, 4), np.eye(3)[[0, 1, 2]]
+W1, b1, W2, b2 = np.random.randn(4, 5), np.zeros(5), np.random.randn(5, 3), np.zeros(3)
+def loss(W):
+    return cross_entropy_error(softmax(sigmoid(x @ W1 + b1) @ W2 + b2), t)
+a1 = x @ W1 + b1
+dy = (softmax(sigmoid(a1) @ W2 + b2) - t) / 3
+dW1 = x.T @ (sigmoid_grad(a1) * (dy @ W2.T))
+print(np.abs(dW1 - numerical_gradient(loss, W1)).max())
+
+# ch07/gradient_check.py's labels: one class index in a (batch, 1) array
+y = np.array([[0.1, 0.7, 0.2]])
+print(cross_entropy_error(y, np.array([[1]])), -np.log(0.7 + 1e-7))
+
+# ch06/batch_norm_test.py scores a network that diverged
+net = MultiLayerNetExtend(input_size=4, hidden_size_list=[5], output_size=3)
+net.params['W1'][...] = np.nan
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    print(net.accuracy(x, t), caught[0].category.__name__)
+"""
+
+
+def test_the_books_idioms_run_on_common() -> None:
+    """What chapters 4, 6 and 7 take from ``common``: numpy by star import, ``sigmoid_grad``, (batch, 1) labels,
+    the accuracy of a network that diverged (every sample misclassified, and a warning)."""
+    result = subprocess.run([sys.executable, "-c", BOOK_IDIOMS], cwd=ROOT / "scripts", capture_output=True, text=True,
+                            check=False, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    gradient_error, cross_entropy, expected, accuracy, warning = result.stdout.split()
+    assert float(gradient_error) < 1e-6  # central differences of step 1e-4; a wrong derivative is off by 1e-2
+    assert float(cross_entropy) == pytest.approx(float(expected), rel=1e-12)
+    assert float(accuracy) == 0.0 and warning == "RuntimeWarning"
+
+
 def test_a_trained_network_is_scored_as_trained(tmp_path, mnist_dir, capsys) -> None:
     """The saved file says which model, activation and dtype it holds: ``xpnet infer --weights FILE`` needs
     nothing more, and a file of another model is never written over."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import xpnet
+from xpnet import functions
 from xpnet.functions import cross_entropy_error, sum_squared_error
 
 from conftest import xp_assert_close
@@ -137,6 +138,30 @@ def test_batched_losses_as_the_book_computes_them(backend: xpnet.Backend) -> Non
     xp_assert_close(cross_entropy_error(y, labels), (0.510825457099338 + 2.302584092994546) / 2, like=y, rtol=1e-6)
     xp_assert_close(sum_squared_error(y, labels), 0.0975 + 0.5975, like=y)
     xp_assert_close(sum_squared_error(y, backend.asarray(np.eye(10)[[2, 2]])), 0.0975 + 0.5975, like=y)
+
+
+def test_targets_follow_the_books_size_rule(backend: xpnet.Backend) -> None:
+    """As many numbers as the outputs: one-hot; one a row, in any shape (the book's (batch, 1) labels): classes."""
+    y = backend.asarray(np.array([RIGHT, WRONG]))
+    both = (0.510825457099338 + 2.302584092994546) / 2
+    for t in (np.array([[2], [2]]), np.eye(10)[[2, 2]].reshape(-1)):
+        xp_assert_close(cross_entropy_error(y, backend.asarray(t)), both, like=y, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"targets of shape \(3,\) fit neither outputs of shape \(2, 10\)"):
+        cross_entropy_error(y, backend.asarray(np.array([2, 2, 2])))
+
+
+def test_the_books_derivative_helpers(backend_dtype) -> None:
+    """sigmoid_grad is (1 - s) s; relu_grad is 1 where x >= 0 (the book's, which counts 0 as positive)."""
+    backend, dtype = backend_dtype
+    x = backend.asarray(np.array(POINTS), dtype=dtype)
+    host = xpnet.to_numpy(x).tolist()
+    expected = [exact_sigmoid(v) * (1 - exact_sigmoid(v)) for v in host]
+    eps = float(backend.xp.finfo(dtype).eps)  # 1 - s loses s's relative accuracy: its error is absolute
+    xp_assert_close(functions.sigmoid_grad(x), expected, like=x, rtol=4 * eps, atol=4 * eps)
+    xp_assert_close(functions.relu_grad(x), [1.0 if v >= 0 else 0.0 for v in host], like=x)
+    even = backend.asarray(np.array([[0.0, 0.0]]), dtype=dtype)  # softmax 1/2 each: the loss is -log(1/2 + 1e-7)
+    xp_assert_close(functions.softmax_loss(even, backend.asarray(np.array([1]))), -math.log(0.5 + 1e-7), like=x,
+                    rtol=4 * eps)
 
 
 def test_cross_entropy_never_takes_log_of_zero(backend: xpnet.Backend) -> None:

@@ -8,6 +8,7 @@ a function that needs floats takes the namespace's default floating dtype.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -54,6 +55,19 @@ def relu(x: Array) -> Array:
     return array_namespace(x).maximum(x, 0)
 
 
+def sigmoid_grad(x: Array) -> Array:
+    """The sigmoid's derivative at ``x``, (1 - sigmoid(x)) * sigmoid(x), as the book's chapter-4 network uses it."""
+    y = sigmoid(x)
+    return (1.0 - y) * y
+
+
+def relu_grad(x: Array) -> Array:
+    """The book's ReLU derivative: 1 where ``x >= 0``, else 0, in the floating dtype of ``x``."""
+    x = _floating(x)
+    xp = array_namespace(x)
+    return xp.astype(x >= 0, x.dtype)
+
+
 def identity_function(x: Array) -> Array:
     """``x`` itself (as an array): the output activation of a regression network."""
     return as_array(x)
@@ -98,16 +112,22 @@ def OR(x: Array) -> Array:  # noqa: N802 - the chapter's name
 
 
 def one_hot(t: Array, like: Array) -> Array:
-    """Targets ``t`` as one-hot rows of the shape and dtype of the outputs ``like``.
-
-    ``t`` is one-hot already (the shape of ``like``) or class indices (its
-    shape without the last axis).
+    """Targets ``t`` as one-hot rows of the shape and dtype of the outputs ``like``, by the book's rule: ``t`` is
+    one-hot already when it holds as many numbers as ``like`` (reshaped to its shape), else class indices, one
+    for each row of ``like`` (shape ``like.shape[:-1]``, or any shape of that size, such as (batch, 1)).
     """
     t = as_array(t)
     xp = array_namespace(t, like)
     if t.shape == like.shape:
         return xp.astype(t, like.dtype)
-    return xp.astype(t[..., None] == xp.arange(like.shape[-1], device=device(t)), like.dtype)
+    size, rows = math.prod(t.shape), math.prod(like.shape[:-1])
+    if size == rows * like.shape[-1]:
+        return xp.astype(xp.reshape(t, like.shape), like.dtype)
+    if size != rows:
+        raise ValueError(f"targets of shape {tuple(t.shape)} fit neither outputs of shape {tuple(like.shape)} "
+                         f"(one-hot) nor their rows (class indices)")
+    labels = xp.reshape(t, like.shape[:-1])
+    return xp.astype(labels[..., None] == xp.arange(like.shape[-1], device=device(t)), like.dtype)
 
 
 def sum_squared_error(y: Array, t: Array) -> Array:
@@ -126,3 +146,8 @@ def cross_entropy_error(y: Array, t: Array) -> Array:
     y = _floating(y)
     xp = array_namespace(y)
     return xp.mean(-xp.sum(one_hot(t, y) * xp.log(y + 1e-7), axis=-1))
+
+
+def softmax_loss(x: Array, t: Array) -> Array:
+    """The cross-entropy error of ``softmax(x)`` against ``t`` (one-hot or class indices), as the book's."""
+    return cross_entropy_error(softmax(x), t)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import operator
 import threading
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -73,6 +74,7 @@ def score(
     progress: Callable[[int], object] | None = None,
     executor: str | None = None,
     chunk_batch: int | None = None,
+    nan: str = "raise",
 ) -> Score:
     """How many samples, overall and by class, have the label as their predicted class; ``x`` is walked in batches.
 
@@ -81,8 +83,11 @@ def score(
     the weights as arguments). ``x``: (n, ...) floating point or uint8
     pixels, converted one batch at a time; ``t``: (n,) integer labels in
     0..n_out-1 or (n, n_out) one-hot. The running count stays on the device:
-    one device-to-host transfer at the end. Raises ValueError when a sample
-    scores NaN (NaN in its input, say) or a label does not fit the outputs.
+    one device-to-host transfer at the end. Raises ValueError when a label
+    does not fit the outputs, and, with ``nan="raise"``, when a sample scores
+    NaN (NaN in its input, or weights that are not finite); with
+    ``nan="miss"`` such a sample counts as misclassified, with a
+    RuntimeWarning (the book's networks score a diverged network so).
     ``progress``, if given, is called with each batch's size once the batch
     is done (``tqdm``'s ``update`` fits). ``workers``: batches scored at once
     (threads); ``executor``: see the module docstring; ``chunk_batch``: with
@@ -91,6 +96,8 @@ def score(
     chunk at once). The result depends on none of them.
     """
     _check_model(model)
+    if nan not in ("raise", "miss"):
+        raise ValueError(f"nan must be 'raise' or 'miss', not {nan!r}")
     xp = array_namespace(x, t)
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
     chunk_batch = None if chunk_batch is None else _positive("chunk_batch", chunk_batch)
@@ -118,8 +125,11 @@ def score(
     if stray_labels:
         n_out = model.predict(x[:1, ...]).shape[-1]
         raise ValueError(f"t holds {stray_labels} labels outside 0..{n_out - 1}, the network's classes")
+    if nan_rows and nan == "raise":
+        raise ValueError(f"{nan_rows} of {n} samples score NaN: NaN in x, or weights that are not finite")
     if nan_rows:
-        raise ValueError(f"x holds NaN: {nan_rows} of {n} samples score NaN")
+        warnings.warn(f"{nan_rows} of {n} samples score NaN and count as misclassified", RuntimeWarning,
+                      stacklevel=4)  # the caller of a network's accuracy
     classes = len(by_class) // 2
     return Score(correct, n, tuple(by_class[classes:]), tuple(by_class[:classes]))
 
@@ -228,11 +238,11 @@ def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any) -> Array
         labels = xp.argmax(targets, axis=1)
         strays = (xp.sum(xp.astype(targets == 1, counts_dtype), axis=1) != 1) | (
             xp.sum(xp.astype(targets != 0, counts_dtype), axis=1) != 1)
-    hits = xp.argmax(scores, axis=1) == labels
+    nan_rows = xp.any(xp.isnan(scores), axis=1)
+    hits = (xp.argmax(scores, axis=1) == labels) & ~nan_rows
     classes = xp.arange(n_out, dtype=labels.dtype, device=device(labels))
     of_class = (labels[:, None] == classes[None, :]) & ~strays[:, None]  # (n, n_out): a stray row names no class
-    # NaN anywhere in a sample's input makes every one of its scores NaN: one column tells
-    totals = xp.stack([xp.count_nonzero(hits), xp.count_nonzero(xp.isnan(scores[:, 0])), xp.count_nonzero(strays)])
+    totals = xp.stack([xp.count_nonzero(hits), xp.count_nonzero(nan_rows), xp.count_nonzero(strays)])
     by_class = xp.stack([xp.sum(xp.astype(of_class, counts_dtype), axis=0),
                          xp.sum(xp.astype(of_class & hits[:, None], counts_dtype), axis=0)])
     return xp.concat([xp.astype(totals, counts_dtype), xp.reshape(by_class, (-1,))])

@@ -224,10 +224,12 @@ class Model:
         return self.last_layer.forward(y, t) + decay
 
     def accuracy(self, x: Array, t: Array, batch_size: int = 100) -> float:
-        """Fraction of ``x`` classified as ``t`` says (labels or one-hot), in batches (:func:`xpnet.accuracy`)."""
+        """Fraction of ``x`` classified as ``t`` says (labels or one-hot), in batches (:func:`xpnet.accuracy`). As
+        in the book, a network that diverged is scored: a sample whose scores are NaN counts as misclassified (with
+        a RuntimeWarning)."""
         from ..scoring import accuracy
 
-        return accuracy(self, self.placed(x), self.placed(t), batch_size)
+        return accuracy(self, self.placed(x), self.placed(t), batch_size, nan="miss")
 
     def gradient(self, x: Array, t: Array) -> dict[str, Array]:
         """Every parameter's gradient of :meth:`loss`, by backpropagation, under the book's keys."""
