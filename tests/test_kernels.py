@@ -86,13 +86,28 @@ def test_sigmoid_kernels_are_within_two_ulp_of_the_formula(eager_backend, dtype:
     xp_assert_close(sigmoid(x), exact.astype(dtype), like=x, rtol=2 * float(np.finfo(dtype).eps))
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_relu_kernels_mask_as_the_book_does(eager_backend, dtype: str, kernels) -> None:
+    """relu is max(x, 0), NaN kept; its backward sets dout to 0 where x <= 0 (the book's mask), NaN passing it."""
+    backend, xp_dtype = eager_backend, getattr(eager_backend.xp, dtype)
+    values = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0, np.nan, -np.inf, np.inf], dtype=dtype)
+    gradient = np.arange(1, 9, dtype=dtype)
+    x, dout = backend.asarray(values, dtype=xp_dtype), backend.asarray(gradient, dtype=xp_dtype)
+    chosen = _kernels(kernels, x)
+    xp_assert_close(chosen.relu(x), np.where(np.isnan(values), np.nan, np.maximum(values, 0)), like=x, rtol=0)
+    expected = gradient.copy()
+    expected[values <= 0] = 0  # the book's Relu: mask = (x <= 0); dout[mask] = 0
+    xp_assert_close(chosen.relu_backward(x, dout), expected, like=x, rtol=0)
+
+
 def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
     """PyTorch's convolution on any device; JAX's kernels on an accelerator only; the grid kernel elsewhere."""
     from xpnet.kernels import JAX, TORCH, kernels_for
 
     assert kernels_for(np.zeros((1, 1, 2, 2))) is GRID
     torch = pytest.importorskip("torch")
-    assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH and TORCH.sigmoid is not GRID.sigmoid
+    assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH
+    assert all(getattr(TORCH, name) is not getattr(GRID, name) for name in ("sigmoid", "relu", "relu_backward"))
     jnp = pytest.importorskip("jax.numpy")
     on_cpu = jnp.zeros((1, 1, 2, 2))
     assert on_cpu.devices().pop().platform == "cpu"

@@ -119,7 +119,7 @@ def one_hot(t: Array, like: Array) -> Array:
     t = as_array(t)
     xp = array_namespace(t, like)
     if t.shape == like.shape:
-        return xp.astype(t, like.dtype)
+        return t if t.dtype == like.dtype else xp.astype(t, like.dtype)
     size, rows = math.prod(t.shape), math.prod(like.shape[:-1])
     if size == rows * like.shape[-1]:
         return xp.astype(xp.reshape(t, like.shape), like.dtype)
@@ -145,7 +145,8 @@ def cross_entropy_error(y: Array, t: Array) -> Array:
     """
     y = _floating(y)
     xp = array_namespace(y)
-    return xp.mean(-xp.sum(one_hot(t, y) * xp.log(y + 1e-7), axis=-1))
+    batch = math.prod(y.shape[:-1])
+    return xp.sum(one_hot(t, y) * xp.log(y + 1e-7)) * (-1 / batch)  # the book's: one sum, over the batch size
 
 
 def softmax_loss(x: Array, t: Array) -> Array:

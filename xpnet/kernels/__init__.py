@@ -1,12 +1,12 @@
-"""The layers' kernels (convolution, pooling, the sigmoid), one table: the layers ask :func:`kernels_for` and never
-know which runs.
+"""The layers' kernels (convolution, pooling, the sigmoid and the ReLU), one table: the layers ask
+:func:`kernels_for` and never know which runs.
 
 :data:`REFERENCE` is the book's im2col formulation (:mod:`.reference`),
 :data:`GRID` the tuned array-API kernel (:mod:`.grid`), the default;
 :data:`TRACED` is the tuned kernel for a graph being traced (a batch of no
 size yet, as in ONNX export). A library with native kernels registers them
 in :data:`TABLE` ahead of the default where they are faster (:data:`TORCH`:
-PyTorch's convolution and sigmoid, on any device; :data:`JAX`: JAX's convolution and
+PyTorch's convolution, sigmoid and ReLU, on any device; :data:`JAX`: JAX's convolution and
 pooling, on a GPU: on a CPU, XLA's convolution is no faster than the grid
 kernel and its input gradient with padding 2 ten times slower). Every entry
 is tested against the reference.
@@ -22,7 +22,7 @@ from typing import Any
 from array_api_compat import is_jax_array, is_torch_array
 
 from ..backends import is_traced
-from ..functions import sigmoid
+from ..functions import relu, sigmoid
 from . import grid, native_jax, native_torch, reference
 from .reference import col2im, im2col
 
@@ -36,7 +36,8 @@ class Kernels:
     ``pool_forward(x, pool_h, pool_w, stride, pad)``,
     ``pool_backward(x, pool_h, pool_w, stride, pad, dout, out=None)`` (``out``: the forward's result, which a
     kernel may use instead of pooling again);
-    images (N, C, H, W), filters (FN, C, FH, FW); ``sigmoid(x)``, elementwise, of any shape."""
+    images (N, C, H, W), filters (FN, C, FH, FW); ``sigmoid(x)``, ``relu(x)`` and ``relu_backward(x, dout)`` (the
+    gradient ``dout`` passed where ``x > 0`` or NaN, 0 elsewhere), elementwise, of any shape."""
 
     name: str
     conv_forward: Callable[..., Array]
@@ -44,6 +45,8 @@ class Kernels:
     pool_forward: Callable[..., Array]
     pool_backward: Callable[..., Array]
     sigmoid: Callable[[Array], Array] = sigmoid
+    relu: Callable[[Array], Array] = relu
+    relu_backward: Callable[[Array, Array], Array] = grid.relu_backward
 
 
 REFERENCE = Kernels("reference", reference.conv_forward, reference.conv_backward, reference.pool_forward,
@@ -52,7 +55,7 @@ GRID = Kernels("grid", grid.conv_forward, grid.conv_backward, grid.pool_forward,
 TRACED = Kernels("traced", functools.partial(grid.conv_forward, blocks=grid.blocks_by_concat), grid.conv_backward,
                  grid.pool_forward, grid.pool_backward)
 TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward, grid.pool_forward,
-                grid.pool_backward, native_torch.sigmoid)
+                grid.pool_backward, native_torch.sigmoid, native_torch.relu, native_torch.relu_backward)
 JAX = Kernels("jax", native_jax.conv_forward, native_jax.conv_backward, native_jax.pool_forward,
               native_jax.pool_backward)
 

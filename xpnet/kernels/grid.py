@@ -1,4 +1,5 @@
-"""The tuned array-API kernels for convolution and max pooling: the book's values, less memory traffic.
+"""The tuned array-API kernels for convolution, max pooling and the ReLU's backward: the book's values, less
+memory traffic.
 
 Convolution: the batch is read channel-major, (C, N, H, W), and laid end to
 end in one zero-filled buffer: each image takes a block of ``rows`` x ``row``,
@@ -287,3 +288,10 @@ def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dou
         if k + 1 < len(windows):
             left = left - share
     return swap_batch_channels(grad[:, :, pad : pad + h, pad : pad + w])
+
+
+def relu_backward(x: Array, dout: Array) -> Array:
+    """``dout`` where ``x > 0`` (or NaN), 0 where ``x <= 0``: the book's mask, as a product with 0/1, which NumPy
+    computes several times faster than ``where``."""
+    xp = array_namespace(x, dout)
+    return dout * xp.astype(xp.logical_not(x <= 0), dout.dtype)

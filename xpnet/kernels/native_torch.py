@@ -1,7 +1,8 @@
 """PyTorch's own convolution, forward and backward (``conv2d``, ``convolution_backward``), for ``torch.Tensor``
 inputs on any device: two to three times the grid kernel's speed on a CPU. And its ``sigmoid``, one operation
-where the portable one takes nine (within 1.2 ulp of the exact value, as the portable one is within 2): a
-dense network's small steps are mostly the library's cost per operation.
+where the portable one takes nine (within 1.2 ulp of the exact value, as the portable one is within 2), its
+``relu`` and the ReLU's gradient (one operation each, where the portable ones take two and four): a dense
+network's small steps are mostly the library's cost per operation.
 
 Max pooling stays with the grid kernel: PyTorch's CPU ``max_pool2d`` took
 eight times as long on the book's shapes (see ``docs/benchmarks.md``).
@@ -34,3 +35,15 @@ def sigmoid(x: Array) -> Array:
     import torch
 
     return torch.sigmoid(x)
+
+
+def relu(x: Array) -> Array:
+    import torch
+
+    return torch.relu(x)
+
+
+def relu_backward(x: Array, dout: Array) -> Array:
+    import torch
+
+    return torch.ops.aten.threshold_backward(dout, x, 0)  # autograd's own: 0 where x <= 0, NaN passing dout

@@ -219,9 +219,11 @@ class Model:
     def loss(self, x: Array, t: Array, train_flg: bool = True) -> Array:
         """Cross-entropy error of the batch (labels or one-hot ``t``) plus the weight decay, a 0-d array."""
         y = self.predict(x, train_flg)
-        t = self.placed(t)
-        decay = sum(0.5 * self.weight_decay_lambda * _sum_of_squares(self.params[key]) for key in self._decayed())
-        return self.last_layer.forward(y, t) + decay
+        loss = self.last_layer.forward(y, self.placed(t))
+        decayed = self._decayed()
+        if not decayed:
+            return loss
+        return loss + sum(0.5 * self.weight_decay_lambda * _sum_of_squares(self.params[key]) for key in decayed)
 
     def accuracy(self, x: Array, t: Array, batch_size: int = 100) -> float:
         """Fraction of ``x`` classified as ``t`` says (labels or one-hot), in batches (:func:`xpnet.accuracy`). As

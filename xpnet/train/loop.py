@@ -43,26 +43,37 @@ def train_epoch(
     xp = array_namespace(x, t)
     n = x.shape[0]
     order = xp.asarray(rng.permutation(n), device=device(x))
-    loss_sum = None
-    # a library that compiles takes each step as one compiled function of the weights and the optimizer's state
+    whole = n - n % batch_size
+    # the batches' rows of x, one batch a row: the full batches in one matrix, a last, short batch in another
+    batches = [xp.reshape(order[:whole], (-1, batch_size))] if whole else []
+    batches += [xp.reshape(order[whole:], (1, -1))] if whole < n else []
+    # a library that compiles takes each step as one compiled function of the weights and the optimizer's state,
+    # which picks its batch from the data itself: each operation outside it would cost a dispatch
     step = compiled(_step, x, net, static=("optimizer",)) if compiles(x) and _traceable(net) else None
     params, state = (dict(net.params), optimizer.state()) if step else (None, None)
+    loss_sum = xp.zeros((), dtype=net.dtype, device=device(x))
     with contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas():
-        for start in range(0, n, batch_size):
-            rows = order[start : min(start + batch_size, n)]
-            images, labels = xp.take(x, rows, axis=0), xp.take(t, rows, axis=0)
-            if step:
-                params, state, loss = step(params, state, images, labels, optimizer=optimizer)
-            else:
-                optimizer.update(net.params, net.gradient(images, labels))
-                loss = net.last_layer.loss
-            loss_sum = loss * rows.shape[0] if loss_sum is None else loss_sum + loss * rows.shape[0]
-            if progress is not None:
-                progress(rows.shape[0])
+        for rows in batches:
+            for k in range(rows.shape[0]):
+                if step:
+                    params, state, loss_sum = step(params, state, x, t, rows, k, loss_sum, optimizer=optimizer)
+                else:
+                    images, labels = _batch(x, t, rows, k)
+                    optimizer.update(net.params, net.gradient(images, labels))
+                    loss_sum = loss_sum + net.last_layer.loss * rows.shape[1]
+                if progress is not None:
+                    progress(rows.shape[1])
     if step:
         net.params = params
         optimizer.load_state(state)
     return float(to_numpy(loss_sum)) / n
+
+
+def _batch(x: Array, t: Array, rows: Array, k: int | Array) -> tuple[Array, Array]:
+    """The images and labels of batch ``k``, whose indices are row ``k`` of ``rows``."""
+    xp = array_namespace(x, t)
+    picked = rows[k, ...]
+    return xp.take(x, picked, axis=0), xp.take(t, picked, axis=0)
 
 
 def _traceable(net: Model) -> bool:
@@ -70,17 +81,18 @@ def _traceable(net: Model) -> bool:
     return all(layer.pure for layer in (*net.layers.values(), net.last_layer))
 
 
-def _step(net: Model, params: dict[str, Array], state: dict[str, Array], images: Array, labels: Array, *,
-          optimizer: Optimizer) -> tuple[dict[str, Array], dict[str, Array], Array]:
-    """One training step as a function: the new weights, the optimizer's new state and the batch's loss, from
-    the weights and the state given (``net`` and ``optimizer`` are left as they are)."""
+def _step(net: Model, params: dict[str, Array], state: dict[str, Array], x: Array, t: Array, rows: Array,
+          k: Array, loss_sum: Array, *, optimizer: Optimizer) -> tuple[dict[str, Array], dict[str, Array], Array]:
+    """One training step as a function, on batch ``k`` of ``rows`` (see :func:`_batch`): the new weights, the
+    optimizer's new state and the loss summed over the images so far, from the weights, the state and the sum
+    given (``net`` and ``optimizer`` are left as they are)."""
     clone = net.bound(params)
     clone.last_layer = copy.copy(net.last_layer)
-    grads = clone.gradient(images, labels)
+    grads = clone.gradient(*_batch(x, t, rows, k))
     going_on = optimizer.restored(state)
     updated = dict(params)
     going_on.update(updated, grads)
-    return updated, going_on.state(), clone.last_layer.loss
+    return updated, going_on.state(), loss_sum + clone.last_layer.loss * rows.shape[1]
 
 
 def fit(
