@@ -266,7 +266,10 @@ def format_report(report: dict[str, Any]) -> str:
                  f"worker(s), median of {report['repeats']}; accuracy: "
                  + ", ".join(f"{name} {value}" for name, value in report["accuracy"].items()))
     else:
-        title = (f"training {report['model']}: one epoch of {report['optimizer']} over {report['images']:,} images, "
+        name = report["model"]
+        if "sizes" in report:
+            name += f" ({'-'.join(map(str, report['sizes']))}, {report['activation']})"
+        title = (f"training {name}: one epoch of {report['optimizer']} over {report['images']:,} images, "
                  f"batch {report['batch_size']}, {report['backend']} on {report['device']}, median of "
                  f"{report['repeats']}; xpnet {report['dtype']}, the book's layers float64, PyTorch float32")
     peak = report.get("sgemm_peak_gflops")

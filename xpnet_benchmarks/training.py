@@ -11,6 +11,7 @@ import numpy as np
 from xpnet.backends import Backend, get_backend, to_numpy
 from xpnet.datasets.mnist import normalized
 from xpnet.models import ModelEntry
+from xpnet.nn import Model
 from xpnet.train import SGD, Adam, train_epoch
 
 from .book_layers import BookAdam, BookSGD, book_gradient, book_layers
@@ -23,29 +24,34 @@ TRAINING_IMAGES = {True: 10_000, False: 1_000}  # the book's ConvNets take about
 
 
 def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels: np.ndarray, *, repeats: int = 3,
-                 with_torch: bool = True, batch_size: int = 100) -> dict[str, Any]:
+                 with_torch: bool = True, batch_size: int = 100,
+                 options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Time one epoch of ``model`` over the first images of ``images`` ((n, 784) uint8; labels (n,)), xpnet in
     float32 on ``backend`` beside the book's layers and PyTorch on the CPU; the median of ``repeats`` counts
-    (the weights go on learning between them)."""
+    (the weights go on learning between them). ``options``: the network's (a dense network's ``sizes``,
+    ``activation``, ``weight_init_std``), for all three."""
+    options = options or {}
     n = min(TRAINING_IMAGES[model.dense], len(labels))
     images, labels = images[:n], labels[:n]
     optimizer, lr = RECIPES[model.dense]
-    net = model.network(backend, seed=0, dtype="float32")
+    net = model.network(backend, seed=0, dtype="float32", **options)
     initial = {key: to_numpy(value) for key, value in net.params.items()}
     x, t = backend.asarray(images), backend.asarray(labels)
     rng = np.random.default_rng(0)
     xpnet_optimizer = XPNET_OPTIMIZERS[optimizer](lr)
     epochs: dict[str, Callable[[], object]] = {
         "xpnet": lambda: train_epoch(net, x, t, xpnet_optimizer, rng, batch_size),
-        "the book's layers": _book_epoch(model, initial, images, labels, optimizer, lr, batch_size),
+        "the book's layers": _book_epoch(model.network(get_backend("cpu"), **options), initial, images, labels,
+                                         optimizer, lr, batch_size),
     }
     if with_torch and not backend.on_gpu and torch_installed():
         from .pytorch import trainer
 
-        epochs["PyTorch"] = trainer(model.network(get_backend("cpu")), initial, images, labels, optimizer, lr,
-                                    batch_size)
-    flops = 3 * flops_per_image(model.network(get_backend("cpu")))  # backward: twice the forward's products
-    report = {"model": model.name, "backend": backend.name, "device": str(backend.device), "dtype": "float32",
+        epochs["PyTorch"] = trainer(model.network(get_backend("cpu"), **options), initial, images, labels, optimizer,
+                                    lr, batch_size)
+    flops = 3 * flops_per_image(model.network(get_backend("cpu"), **options))  # backward: twice the forward's
+    shape = {key: options[key] for key in ("sizes", "activation") if key in options}
+    report = {"model": model.name, **shape, "backend": backend.name, "device": str(backend.device), "dtype": "float32",
               "optimizer": f"{optimizer} (lr {lr})", "batch_size": batch_size, "images": n, "repeats": repeats,
               "methods": interleaved(epochs, repeats, n), "flops_per_image": flops, "sgemm_peak_gflops": sgemm_peak()}
     for result in report["methods"].values():
@@ -53,13 +59,14 @@ def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels
     return report
 
 
-def _book_epoch(model: ModelEntry, initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
+def _book_epoch(net: Model, initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
                 optimizer: str, lr: float, batch_size: int) -> Callable[[], None]:
-    """An epoch of the book's training loop on its restated layers: float64, images normalized beforehand."""
+    """An epoch of the book's training loop on its restated layers (those of ``net``): float64, images normalized
+    beforehand."""
     params = {key: value.astype(np.float64) for key, value in initial.items()}
-    layers = book_layers(model.network(get_backend("cpu")), params)
+    layers = book_layers(net, params)
     update = BOOK_OPTIMIZERS[optimizer](lr).update
-    x = normalized(images).astype(np.float64).reshape(-1, *model.input_shape)
+    x = normalized(images).astype(np.float64).reshape(-1, *net.input_shape)
     rng = np.random.default_rng(0)
 
     def epoch() -> None:

@@ -4,6 +4,7 @@ progress bars and the one-line report."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import sys
 import time
@@ -23,6 +24,8 @@ from ..models import MODELS, ModelEntry
 # Upper limits, so that no argument can make a command allocate or spawn without bound.
 MAX_BATCH = 1 << 24  # images per batch (16,777,216: 13 GB of uint8 pixels)
 MAX_WORKERS = 256  # threads; a pass never uses more than it has batches
+MAX_LAYER = 65_536  # units in one layer of a network that --sizes shapes
+MAX_PARAMETERS = 8_000_000  # weights of a network that --sizes shapes (a 64 MiB file in float64)
 
 
 def positive_int(text: str, most: int = 1 << 62) -> int:
@@ -86,6 +89,44 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
 
 
+def add_dense_args(parser: argparse.ArgumentParser) -> None:
+    """--sizes, --activation and --init: the shape of a dense network to train."""
+    parser.add_argument("--sizes", help="with --model mlp: layer sizes (default 784,50,100,10)")
+    parser.add_argument("--activation", choices=("sigmoid", "relu"),
+                        help="with --model mlp: hidden activation (default sigmoid)")
+    parser.add_argument("--init", choices=("xavier", "he"), help="with --model mlp: weight scale (default xavier)")
+
+
+def dense_options(args: argparse.Namespace, model: ModelEntry) -> dict[str, Any]:
+    """The network options of --sizes, --activation and --init for a dense ``model``; none for another, which
+    refuses them."""
+    if model.dense:
+        return {"sizes": _sizes(args.sizes, model.features, model.classes),
+                "activation": args.activation or "sigmoid", "weight_init_std": args.init or "xavier"}
+    if args.sizes or args.activation or args.init:
+        raise XpnetError(f"--sizes, --activation and --init are for dense networks such as --model mlp; "
+                         f"{model.name} is the book's as it is")
+    return {}
+
+
+def _sizes(text: str | None, features: int, classes: int) -> list[int]:
+    """--sizes as a list of layer sizes, range-checked (default: chapter 3's)."""
+    text = text or f"{features},50,100,{classes}"
+    try:
+        sizes = [int(size) for size in text.split(",")]
+    except ValueError:
+        raise XpnetError(f"--sizes {text!r}: expected integers separated by commas") from None
+    if (len(sizes) < 2 or sizes[0] != features or sizes[-1] != classes
+            or not 1 <= min(sizes) <= max(sizes) <= MAX_LAYER):
+        raise XpnetError(f"--sizes {text!r}: needs {features} inputs first, {classes} outputs last, each from 1 to "
+                         f"{MAX_LAYER:,}")
+    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
+    if parameters > MAX_PARAMETERS:
+        raise XpnetError(f"--sizes {text!r}: {parameters:,} weights, more than the {MAX_PARAMETERS:,} "
+                         "this command trains")
+    return sizes
+
+
 def chosen_model(args: argparse.Namespace) -> ModelEntry:
     """The model that --model names, or that the --weights file records (with its --activation); the file's
     record must agree with --model when both are there."""
@@ -97,6 +138,8 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
         raise XpnetError(f"{args.weights}: holds {recorded} weights (as xpnet train recorded), not {args.model}'s")
     args.model_named = bool(args.model or recorded)
     args.model = args.model or recorded or args.fallback_model
+    if getattr(args, "activation", None) and not MODELS[args.model].dense:
+        raise XpnetError(f"--activation is for dense networks such as --model mlp; {args.model} has its own")
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
     return MODELS[args.model]

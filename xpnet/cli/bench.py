@@ -10,7 +10,17 @@ from typing import Any
 
 from ..errors import BackendError, XpnetError
 from ..io.download import check_writable, save_atomically
-from ._common import MAX_BATCH, MAX_WORKERS, add_backend_args, add_data_args, at_most, model_backend, test_set
+from ._common import (
+    MAX_BATCH,
+    MAX_WORKERS,
+    add_backend_args,
+    add_data_args,
+    add_dense_args,
+    at_most,
+    dense_options,
+    model_backend,
+    test_set,
+)
 
 MAX_TILE = 100  # copies of the test set in the benchmark (a million images, 3.9 GB in float32)
 
@@ -32,6 +42,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     bench.add_argument("--sweep", action="store_true", help="time 10^3 .. 10^6 images (default on a GPU)")
     bench.add_argument("--train", action="store_true", help="time a training epoch instead, beside the book's layers "
                        "and PyTorch (10,000 images for mlp, 1,000 for a ConvNet)")
+    add_dense_args(bench)
     bench.set_defaults(run=run)
     return [bench]
 
@@ -48,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
         raise XpnetError(f"bench times eager backends; for {backend.name}, time 'xpnet infer --backend "
                          f"{backend.name}' instead")
     images, labels = test_set(args)
+    if not args.train and (args.sizes or args.init):
+        raise XpnetError("--sizes and --init shape the network that --train trains; without --train the weights "
+                         "file sets them")
     if args.train:
         report = benchmarks.run_training(model, backend, images, labels, repeats=args.repeats or 3,
-                                         with_torch=not args.no_torch)
+                                         with_torch=not args.no_torch, options=dense_options(args, model))
     else:
         report = benchmarks.run(model, backend, images, labels, weights=args.weights, dtype=args.dtype,
                                 tile=args.tile, repeats=args.repeats or 5, with_torch=not args.no_torch,

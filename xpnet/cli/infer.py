@@ -54,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
     model, backend = model_backend(args)
     if (args.images is None) != (args.labels is None):
         raise XpnetError("--images and --labels go together")
-    if args.activation and not model.dense:
-        raise XpnetError(f"--activation is for dense networks such as --model mlp; {args.model} has its own")
     lazy = [name for name, library in LIBRARIES.items() if library.lazy]
     if backend.lazy and backend.batch_size < MIN_CHUNK:
         raise XpnetError(f"--batch-size {backend.batch_size}: with {backend.name} it is the chunk size, at least "

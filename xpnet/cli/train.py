@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import sys
@@ -22,8 +21,10 @@ from ..train import OPTIMIZERS, fit
 from ._common import (
     MAX_BATCH,
     add_backend_args,
+    add_dense_args,
     add_model_arg,
     at_most,
+    dense_options,
     finite_positive,
     positive_int,
     progress_bar,
@@ -32,8 +33,6 @@ from ._common import (
 
 # The command line's learning rates: higher than the book's class defaults, so that a few epochs show learning.
 TRAIN_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.005}
-MAX_LAYER = 65_536  # units in one layer of `train --sizes`
-MAX_PARAMETERS = 8_000_000  # weights of a `train --sizes` network (a 64 MiB file in float64)
 
 
 def seed(text: str) -> int:
@@ -58,10 +57,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train.add_argument("--lr", type=finite_positive, help="learning rate (default: "
                        + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
     train.add_argument("--seed", type=seed, default=0, help="seeds the weights and the batch order (default 0)")
-    train.add_argument("--sizes", help="with --model mlp: layer sizes (default 784,50,100,10)")
-    train.add_argument("--activation", choices=("sigmoid", "relu"),
-                       help="with --model mlp: hidden activation (default sigmoid)")
-    train.add_argument("--init", choices=("xavier", "he"), help="with --model mlp: weight scale (default xavier)")
+    add_dense_args(train)
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
     train.add_argument("--train-on-test", type=positive_int, metavar="N",
                        help="train on the first N test images and test on the rest (without the training split)")
@@ -86,13 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (saved and isinstance(saved.get("epoch"), int)):
         raise XpnetError(f"--resume: {args.save} holds no epoch of xpnet train to go on from")
     backend = get_backend(args.backend, args.device)
-    options: dict[str, Any] = {}
-    if model.dense:
-        options = {"sizes": _sizes(args.sizes, model.features, model.classes),
-                   "activation": args.activation or "sigmoid", "weight_init_std": args.init or "xavier"}
-    elif args.sizes or args.activation or args.init:
-        raise XpnetError(f"--sizes, --activation and --init are for dense networks such as --model mlp; "
-                         f"{args.model} is the book's as it is")
+    options = dense_options(args, model)
     if args.resume and model.dense:  # the network is the saved one
         options.update(activation=saved.get("activation", "sigmoid"))
         options["sizes"] = [w.shape[0] for w, _ in dense_layers(load_weights(args.save, check=None))] + [
@@ -187,21 +177,3 @@ def _report(epoch: dict[str, float], args: argparse.Namespace) -> None:
     print(f"epoch {epoch['epoch']}/{args.epochs}: loss {epoch['loss']:.4f}, train accuracy "
           f"{epoch['train_accuracy']:.4f}{validation}, test accuracy {epoch['test_accuracy']:.4f}, "
           f"{epoch['seconds']:.2f} s ({epoch['images_per_s']:,.0f} images/s)", flush=True)
-
-
-def _sizes(text: str | None, features: int, classes: int) -> list[int]:
-    """--sizes as a list of layer sizes, range-checked (default: chapter 3's)."""
-    text = text or f"{features},50,100,{classes}"
-    try:
-        sizes = [int(size) for size in text.split(",")]
-    except ValueError:
-        raise XpnetError(f"--sizes {text!r}: expected integers separated by commas") from None
-    if (len(sizes) < 2 or sizes[0] != features or sizes[-1] != classes
-            or not 1 <= min(sizes) <= max(sizes) <= MAX_LAYER):
-        raise XpnetError(f"--sizes {text!r}: needs {features} inputs first, {classes} outputs last, each from 1 to "
-                         f"{MAX_LAYER:,}")
-    parameters = sum(n_in * n_out + n_out for n_in, n_out in itertools.pairwise(sizes))
-    if parameters > MAX_PARAMETERS:
-        raise XpnetError(f"--sizes {text!r}: {parameters:,} weights, more than the {MAX_PARAMETERS:,} "
-                         "this command trains")
-    return sizes
