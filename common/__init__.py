@@ -5,6 +5,11 @@ The device is chosen outside the script: ``XPNET_BACKEND`` (``numpy``, ``torch``
 ``XPNET_DEVICE`` (``cpu``, ``cuda``, ...) set where the networks of :mod:`common.multi_layer_net`,
 :mod:`common.multi_layer_net_extend` and the chapters' own networks built from them are placed; the data
 the scripts load stay NumPy arrays, and each batch goes to the device as the network takes it.
+:class:`common.trainer.Trainer` takes the book's own network classes (``ch07/simple_convnet.py``, built from
+NumPy arrays) to that device while it trains them, and hands their parameters back as NumPy arrays.
+
+Weights and dropout masks are drawn from NumPy's global generator, as the book's are, so that a script's
+``np.random.seed`` fixes them.
 """
 
 import os
@@ -14,20 +19,25 @@ import xpnet
 BACKEND = xpnet.get_backend(os.environ.get("XPNET_BACKEND", "numpy"), os.environ.get("XPNET_DEVICE") or None)
 
 
-def on_backend(cls: type) -> type:
-    """``cls`` with ``backend`` defaulting to the chosen one."""
+def with_defaults(cls: type, **defaults: object) -> dict:
+    """A constructor for a subclass of ``cls`` that fills in the keyword arguments of ``defaults`` not given."""
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: N807 - a constructor for the subclass
-        kwargs.setdefault("backend", BACKEND)
-        cls.__init__(self, *args, **kwargs)
+        cls.__init__(self, *args, **{**defaults, **kwargs})
 
-    return type(cls.__name__, (cls,), {"__init__": __init__, "__doc__": cls.__doc__})
+    return {"__init__": __init__, "__doc__": cls.__doc__}
 
 
-def as_the_book_calls(cls: type) -> type:
-    """``cls`` whose ``forward(x, train_flg=True)`` keeps what backward needs, as the book's layers always do."""
+def on_backend(cls: type, **defaults: object) -> type:
+    """``cls`` with ``backend`` defaulting to the chosen one (and the other ``defaults``)."""
+    return type(cls.__name__, (cls,), with_defaults(cls, backend=BACKEND, **defaults))
+
+
+def as_the_book_calls(cls: type, **defaults: object) -> type:
+    """``cls`` whose ``forward(x, train_flg=True)`` keeps what backward needs, as the book's layers always do (and
+    whose constructor takes ``defaults``)."""
 
     def forward(self, x, train_flg=True):
         return cls.forward(self, x, train_flg)
 
-    return type(cls.__name__, (cls,), {"forward": forward, "__doc__": cls.__doc__})
+    return type(cls.__name__, (cls,), {**with_defaults(cls, **defaults), "forward": forward})

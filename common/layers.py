@@ -1,7 +1,7 @@
 """``common/layers.py``: the book's layers, from :mod:`xpnet.nn`, each keeping what backward needs on every
 forward pass, as the book's do."""
 
-import numpy as np  # noqa: F401 - the book's module imports it, and its star import hands it on
+import numpy as np  # the book's module imports it, and its star import hands it on
 
 from xpnet import nn
 
@@ -14,6 +14,6 @@ Sigmoid = as_the_book_calls(nn.Sigmoid)
 Affine = as_the_book_calls(nn.Affine)
 Convolution = as_the_book_calls(nn.Convolution)
 Pooling = as_the_book_calls(nn.Pooling)
-Dropout = as_the_book_calls(nn.Dropout)
+Dropout = as_the_book_calls(nn.Dropout, seed=np.random)
 BatchNormalization = as_the_book_calls(nn.BatchNormalization)
 SoftmaxWithLoss = nn.SoftmaxWithLoss

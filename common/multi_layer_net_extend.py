@@ -1,9 +1,9 @@
 """``common/multi_layer_net_extend.py``: the book's ``MultiLayerNetExtend``, on the chosen device."""
 
-import numpy as np  # noqa: F401 - the book's module imports it, and its star import hands it on
+import numpy as np  # the book's module imports it, and its star import hands it on
 
 from xpnet import train
 
 from . import on_backend
 
-MultiLayerNetExtend = on_backend(train.MultiLayerNetExtend)
+MultiLayerNetExtend = on_backend(train.MultiLayerNetExtend, seed=np.random)

@@ -212,6 +212,105 @@ def test_the_books_own_network_classes_run_on_common(backend: str) -> None:
     assert library == backend
 
 
+BOOK_TRAINER = """
+import os, sys
+sys.path.append(os.pardir)
+import numpy as np
+from collections import OrderedDict
+from common.layers import Convolution, Relu, Pooling, Affine, SoftmaxWithLoss
+from common.trainer import Trainer
+
+# ch07/simple_convnet.py, abridged: the book's own class, its arrays NumPy's, trained by the book's Trainer
+class SimpleConvNet:
+    def __init__(self):
+        self.params = {'W1': 0.1 * np.random.randn(4, 1, 3, 3), 'b1': np.zeros(4),
+                       'W2': 0.1 * np.random.randn(4 * 4 * 4, 10), 'b2': np.zeros(10)}
+        self.layers = OrderedDict()
+        self.layers['Conv1'] = Convolution(self.params['W1'], self.params['b1'], 1, 1)
+        self.layers['Relu1'] = Relu()
+        self.layers['Pool1'] = Pooling(pool_h=2, pool_w=2, stride=2)
+        self.layers['Affine1'] = Affine(self.params['W2'], self.params['b2'])
+        self.last_layer = SoftmaxWithLoss()
+        self.seen = set()
+    def predict(self, x):
+        for layer in self.layers.values():
+            x = layer.forward(x)
+        return x
+    def loss(self, x, t):
+        return self.last_layer.forward(self.predict(x), t)
+    def accuracy(self, x, t):
+        return np.sum(np.argmax(self.predict(x), axis=1) == t) / float(x.shape[0])
+    def gradient(self, x, t):
+        self.seen.add(type(self.layers['Conv1'].W).__module__.split('.')[0])
+        self.loss(x, t)
+        dout = self.last_layer.backward(1)
+        for layer in reversed(list(self.layers.values())):
+            dout = layer.backward(dout)
+        return {'W1': self.layers['Conv1'].dW, 'b1': self.layers['Conv1'].db,
+                'W2': self.layers['Affine1'].dW, 'b2': self.layers['Affine1'].db}
+
+np.random.seed(0)
+t = np.random.randint(0, 2, 300)
+x = np.random.rand(300, 1, 8, 8).astype(np.float32)
+x[t == 1, :, :4, :] += 0.5  # class 1: the top half brighter
+network = SimpleConvNet()
+trainer = Trainer(network, x[:200], t[:200], x[200:], t[200:], epochs=6, mini_batch_size=20, optimizer='Adam',
+                  optimizer_param={'lr': 0.01}, verbose=False)
+trainer.train()
+print(','.join(str(float(v)) for v in trainer.train_acc_list + trainer.test_acc_list + trainer.train_loss_list[-1:]))
+print(','.join(sorted(network.seen)), type(network.params['W1']).__module__,
+      network.layers['Conv1'].W is network.params['W1'] and network.layers['Affine1'].b is network.params['b2'])
+"""
+
+
+@pytest.mark.parametrize("backend", ["array_api_strict:device1", "torch"])
+def test_the_books_trainer_takes_its_own_network_classes_to_the_device(backend: str) -> None:
+    """A book network class, unchanged, trained by ``common``'s Trainer on the chosen device: the same steps as
+    on NumPy, and its parameters NumPy arrays again afterwards, still the ones its layers hold."""
+    if backend == "torch":
+        pytest.importorskip("torch")
+    runs = {}
+    for chosen in ("numpy", backend):
+        result = subprocess.run([sys.executable, "-c", BOOK_TRAINER], cwd=ROOT / "scripts", capture_output=True,
+                                text=True, check=False, env={"PATH": "/usr/bin:/bin", "XPNET_BACKEND": chosen})
+        assert result.returncode == 0, result.stderr
+        runs[chosen] = result.stdout.split()
+    scores, during, after, shared = runs[backend]
+    on_numpy = [float(v) for v in runs["numpy"][0].split(",")]
+    np.testing.assert_allclose([float(v) for v in scores.split(",")], on_numpy, rtol=1e-9)
+    assert on_numpy[11] > 0.8  # the test accuracy at the last epoch's start: it learned
+    assert during == backend.split(":")[0] and after == "numpy" and shared == "True"
+
+
+BOOK_DRAWS = """
+import os, sys
+sys.path.append(os.pardir)
+import numpy as np
+from common.multi_layer_net import MultiLayerNet
+from common.layers import Dropout
+
+np.random.seed(3)
+net = MultiLayerNet(input_size=4, hidden_size_list=[3], output_size=2, weight_init_std=0.5)
+np.random.seed(3)  # the book's __init_weight: scale * np.random.randn(n_in, n_out), layer by layer
+print(np.array_equal(net.params['W1'], 0.5 * np.random.randn(4, 3)),
+      np.array_equal(net.params['W2'], 0.5 * np.random.randn(3, 2)))
+np.random.seed(5)
+x = np.random.rand(6, 5) + 1
+dropped = Dropout(0.3).forward(x)
+np.random.seed(5)
+np.random.rand(6, 5)
+print(np.array_equal(dropped, x * (np.random.rand(6, 5) > 0.3)))  # the book's Dropout: rand(*x.shape) > ratio
+"""
+
+
+def test_common_draws_weights_and_masks_as_the_book_does() -> None:
+    """From NumPy's global generator, in the book's order: a script's ``np.random.seed`` gives the book's run."""
+    result = subprocess.run([sys.executable, "-c", BOOK_DRAWS], cwd=ROOT / "scripts", capture_output=True, text=True,
+                            check=False, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True"]
+
+
 BOOK_IDIOMS = """
 import os, sys
 sys.path.append(os.pardir)

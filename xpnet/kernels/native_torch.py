@@ -14,6 +14,7 @@ eight times as long on the book's shapes (see ``docs/benchmarks.md``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import grid
@@ -21,10 +22,18 @@ from . import grid
 Array = Any
 
 
+def _promoted(*arrays: Array) -> list[Array]:
+    """The arrays in their common dtype, as the standard promotes (PyTorch's convolution takes one dtype)."""
+    import torch
+
+    dtype = functools.reduce(torch.promote_types, [a.dtype for a in arrays])
+    return [a.to(dtype) for a in arrays]
+
+
 def conv_forward(x: Array, w: Array, b: Array, stride: int, pad: int) -> Array:
     import torch
 
-    return torch.nn.functional.conv2d(x, w, b, stride, pad)
+    return torch.nn.functional.conv2d(*_promoted(x, w, b), stride, pad)
 
 
 def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Array,
@@ -33,6 +42,7 @@ def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Arr
 
     if not input_grad and x.shape[1] == 1 and x.device.type == "cpu":
         return grid.conv_backward(x, w, b, stride, pad, dout, input_grad)
+    dout, x, w = _promoted(dout, x, w)
     dx, dw, db = torch.ops.aten.convolution_backward(dout, x, w, [w.shape[0]], [stride] * 2, [pad] * 2, [1, 1],
                                                      False, [0, 0], 1, [input_grad, True, True])
     return dx, dw, db

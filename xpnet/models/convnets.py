@@ -6,8 +6,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from ..backends import Backend
-from ..nn import Affine, Convolution, Dropout, Model, Pooling, Relu
+from ..nn import Affine, Convolution, Dropout, Model, Pooling, Relu, Seed
 
 
 class SimpleConvNet(Model):
@@ -24,7 +26,7 @@ class SimpleConvNet(Model):
         output_size: int = 10,
         weight_init_std: float = 0.01,
         *,
-        seed: int | None = None,
+        seed: Seed = None,
         backend: Backend | str = "cpu",
         dtype: Any = None,
     ) -> None:
@@ -74,7 +76,7 @@ class DeepConvNet(Model):
         hidden_size: int = 50,
         output_size: int = 10,
         *,
-        seed: int | None = None,
+        seed: Seed = None,
         backend: Backend | str = "cpu",
         dtype: Any = None,
     ) -> None:
@@ -98,4 +100,4 @@ class DeepConvNet(Model):
         self.add("Dropout1", Dropout(0.5, seed=seed))
         scale = math.sqrt(2.0 / hidden_size)
         self.add("Affine8", Affine(self.noise((hidden_size, output_size), scale), self.zeros(output_size)), 8)
-        self.add("Dropout2", Dropout(0.5, seed=None if seed is None else seed + 1))
+        self.add("Dropout2", Dropout(0.5, seed=seed if seed is None or seed is np.random else seed + 1))

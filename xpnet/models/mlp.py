@@ -12,7 +12,7 @@ import numpy as np
 
 from ..backends import Backend, array_namespace, backend_of
 from ..io.weights import dense_layers
-from ..nn import ACTIVATIONS, Affine, BatchNormalization, Dropout, Model, Relu
+from ..nn import ACTIVATIONS, Affine, BatchNormalization, Dropout, Model, Relu, Seed
 
 
 class TwoLayerNet(Model):
@@ -25,7 +25,7 @@ class TwoLayerNet(Model):
         output_size: int,
         weight_init_std: float = 0.01,
         *,
-        seed: int | None = None,
+        seed: Seed = None,
         backend: Backend | str = "cpu",
         dtype: Any = None,
     ) -> None:
@@ -53,7 +53,7 @@ class MultiLayerNet(Model):
         weight_init_std: float | str = "relu",
         weight_decay_lambda: float = 0,
         *,
-        seed: int | None = None,
+        seed: Seed = None,
         backend: Backend | str = "cpu",
         dtype: Any = None,
     ) -> None:
@@ -112,12 +112,13 @@ class MultiLayerNetExtend(MultiLayerNet):
         dropout_ration: float = 0.5,
         use_batchnorm: bool = False,
         *,
-        seed: int | None = None,
+        seed: Seed = None,
         backend: Backend | str = "cpu",
         dtype: Any = None,
     ) -> None:
         self.use_dropout, self.dropout_ration, self.use_batchnorm = use_dropout, dropout_ration, use_batchnorm
-        self._dropout_seeds = np.random.SeedSequence(seed) if seed is not None else None
+        # NumPy's global generator, or none, serves every dropout layer as it is; a number seeds each its own
+        self._dropout_seeds = seed if seed is None or seed is np.random else np.random.SeedSequence(seed)
         super().__init__(input_size, hidden_size_list, output_size, activation, weight_init_std, weight_decay_lambda,
                          seed=seed, backend=backend, dtype=dtype)
 
@@ -133,7 +134,8 @@ class MultiLayerNetExtend(MultiLayerNet):
                 self.add(f"BatchNorm{k}", BatchNormalization(gamma, self.zeros(size)), k)
             self.add(f"Activation_function{k}", ACTIVATIONS[self.activation]())
             if self.use_dropout:
-                seed = None if self._dropout_seeds is None else self._dropout_seeds.spawn(1)[0]
+                seeds = self._dropout_seeds
+                seed = seeds.spawn(1)[0] if isinstance(seeds, np.random.SeedSequence) else seeds
                 self.add(f"Dropout{k}", Dropout(self.dropout_ration, seed=seed))
 
     def loss(self, x: Any, t: Any, train_flg: bool = False) -> Any:

@@ -1,7 +1,7 @@
 """Layers and the one kind of network: :mod:`.base` (the layer protocol), :mod:`.layers`
 and :mod:`.model`."""
 
-from .base import Layer
+from .base import Layer, Seed
 from .layers import (
            ACTIVATIONS,
            Affine,
@@ -17,17 +17,18 @@ from .layers import (
 from .model import Model, Params
 
 __all__ = [
-    "ACTIVATIONS",
-    "Affine",
-    "BatchNormalization",
-    "Convolution",
-    "Dropout",
-    "Layer",
-    "Model",
-    "Params",
-    "Pooling",
-    "Relu",
-    "Sigmoid",
-    "SoftmaxWithLoss",
-    "Tanh",
+           "ACTIVATIONS",
+           "Affine",
+           "BatchNormalization",
+           "Convolution",
+           "Dropout",
+           "Layer",
+           "Model",
+           "Params",
+           "Pooling",
+           "Relu",
+           "Seed",
+           "Sigmoid",
+           "SoftmaxWithLoss",
+           "Tanh",
 ]

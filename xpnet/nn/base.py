@@ -20,9 +20,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, ClassVar
 
+import numpy as np
+
 Array = Any
+Seed = int | ModuleType | None
+"""Where a layer or network draws its random numbers: ``numpy.random.default_rng(seed)`` for an int (None:
+unseeded), or ``numpy.random`` itself, NumPy's global generator, which the book's scripts seed with
+``np.random.seed``."""
+
+
+def generator(seed: Seed) -> Any:
+    """The generator that :data:`Seed` names: one with ``standard_normal(shape)`` and ``random(shape)``."""
+    if isinstance(seed, ModuleType):
+        if seed is not np.random:
+            raise TypeError(f"seed must be an int, None or numpy.random, got the module {seed.__name__}")
+        return seed
+    return np.random.default_rng(seed)
 
 
 class Layer:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 from array_api_compat import device
 
 from ..backends import array_namespace
 from ..functions import cross_entropy_error, one_hot, softmax
 from ..kernels import kernels_for
-from .base import Layer
+from .base import Layer, Seed, generator
 
 Array = Any
 
@@ -177,14 +176,14 @@ class Dropout(Layer):
     """The book's dropout: in training, each unit is dropped with probability ``dropout_ratio``;
     in inference every unit is kept and scaled by ``1 - dropout_ratio``.
 
-    The random mask comes from ``numpy.random.default_rng(seed)`` on the host.
+    The random mask is drawn on the host from ``seed`` (:data:`~xpnet.nn.base.Seed`).
     """
 
     pure = False  # draws its masks from a generator on the host
 
-    def __init__(self, dropout_ratio: float = 0.5, *, seed: int | None = None) -> None:
+    def __init__(self, dropout_ratio: float = 0.5, *, seed: Seed = None) -> None:
         self.dropout_ratio = dropout_ratio
-        self._rng = np.random.default_rng(seed)
+        self._rng = generator(seed)
 
     def forward(self, x: Array, train: bool = False) -> Array:
         if not train:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend, array_namespace, dtype_name, dtype_of, get_backend, to_numpy
-from .base import Layer
+from .base import Layer, Seed, generator
 from .layers import Affine, SoftmaxWithLoss, Tanh
 
 Array = Any
@@ -77,17 +77,17 @@ class Model:
     for convolutional ones (flat rows are then reshaped). Subclasses build
     their layers with :meth:`add` in ``__init__``; what xpnet adds to the
     book's constructor arguments (``seed``, ``backend``, ``dtype``) is
-    keyword-only. Weights are drawn from ``numpy.random.default_rng(seed)``
-    on the host, in ``dtype`` (default: the backend's default float).
+    keyword-only. Weights are drawn on the host from ``seed``
+    (:data:`~xpnet.nn.base.Seed`), in ``dtype`` (default: the backend's default float).
     """
 
     input_shape: tuple[int, ...] = ()
     weight_decay_lambda: float = 0.0
 
-    def __init__(self, *, seed: int | None = None, backend: Backend | str = "cpu", dtype: Any = None) -> None:
+    def __init__(self, *, seed: Seed = None, backend: Backend | str = "cpu", dtype: Any = None) -> None:
         self.backend = get_backend(backend)
         self._dtype = dtype_of(self.backend.xp, dtype, self.backend.device)
-        self._rng = np.random.default_rng(seed)
+        self._rng = generator(seed)
         self.layers: dict[str, Layer] = {}
         self.last_layer: Layer = SoftmaxWithLoss()
         self._keys: dict[str, tuple[str, str]] = {}  # "W1" -> ("Affine1", "W")
