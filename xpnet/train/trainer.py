@@ -58,11 +58,11 @@ class Trainer:
         batch_mask = np.random.choice(self.train_size, self.batch_size)
         x_batch, t_batch = _rows(self.x_train, batch_mask), _rows(self.t_train, batch_mask)
         grads = self.network.gradient(x_batch, t_batch)
-        before = dict(self.network.params)
+        before = dict(self.network.params) if self._placed_now else {}
         self.optimizer.update(self.network.params, grads)
-        if self._placed_now and not is_writable(next(iter(before.values()))):  # new arrays bound: the layers too
+        if before and not is_writable(next(iter(before.values()))):  # new arrays bound (JAX): the layers' too
             bound = {id(old): self.network.params[key] for key, old in before.items()}
-            _rebind(self.network, lambda old: bound[id(old)], before)
+            _rebind(self.network, lambda old: bound.get(id(old), old), before)
         loss = float(self.network.loss(x_batch, t_batch))
         self.train_loss_list.append(loss)
         if self.verbose:
@@ -87,7 +87,6 @@ class Trainer:
         if self.verbose:
             print("=============== Final Test Accuracy ===============")
             print(f"test acc:{test_acc}")
-
 
     def _accuracy(self, x: Array, t: Array) -> float:
         """The network's accuracy: its own on the host, the book's ConvNets' formula where :meth:`train`
