@@ -54,8 +54,10 @@ REFERENCE = Kernels("reference", reference.conv_forward, reference.conv_backward
 GRID = Kernels("grid", grid.conv_forward, grid.conv_backward, grid.pool_forward, grid.pool_backward)
 TRACED = Kernels("traced", functools.partial(grid.conv_forward, blocks=grid.blocks_by_concat), grid.conv_backward,
                  grid.pool_forward, grid.pool_backward)
-TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward, grid.pool_forward,
-                grid.pool_backward, native_torch.sigmoid, native_torch.relu, native_torch.relu_backward)
+TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward,
+                functools.partial(grid.pool_forward, channel_major=False),
+                functools.partial(grid.pool_backward, channel_major=False), native_torch.sigmoid, native_torch.relu,
+                native_torch.relu_backward)
 JAX = Kernels("jax", native_jax.conv_forward, native_jax.conv_backward, native_jax.pool_forward,
               native_jax.pool_backward)
 

@@ -4,11 +4,10 @@ where the portable one takes nine (within 1.2 ulp of the exact value, as the por
 ``relu`` and the ReLU's gradient (one operation each, where the portable ones take two and four): a dense
 network's small steps are mostly the library's cost per operation.
 
-A first layer of one channel, whose input needs no gradient, takes its
-weights' gradient from the grid kernel on a CPU: one product over a patch
-matrix of 25 or 9 rows, where PyTorch's took 1.5 to 2 times as long.
-Max pooling stays with the grid kernel: PyTorch's CPU ``max_pool2d`` took
-eight times as long on the book's shapes (see ``docs/benchmarks.md``).
+Max pooling stays with the grid kernel, reading PyTorch's (N, C, H, W) order
+as it comes (the gradient it writes is then the one the convolution's
+backward reads fastest): PyTorch's CPU ``max_pool2d`` took eight times as
+long on the book's shapes (see ``docs/benchmarks.md``).
 ``torch`` is imported on the first call, never by ``import xpnet``.
 """
 
@@ -16,8 +15,6 @@ from __future__ import annotations
 
 import functools
 from typing import Any
-
-from . import grid
 
 Array = Any
 
@@ -40,8 +37,6 @@ def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Arr
                   input_grad: bool = True) -> tuple[Array | None, Array, Array]:
     import torch
 
-    if not input_grad and x.shape[1] == 1 and x.device.type == "cpu":
-        return grid.conv_backward(x, w, b, stride, pad, dout, input_grad)
     dout, x, w = _promoted(dout, x, w)
     dx, dw, db = torch.ops.aten.convolution_backward(dout, x, w, [w.shape[0]], [stride] * 2, [pad] * 2, [1, 1],
                                                      False, [0, 0], 1, [input_grad, True, True])
