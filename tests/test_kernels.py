@@ -89,6 +89,20 @@ def test_sigmoid_kernels_are_within_two_ulp_of_the_formula(eager_backend, dtype:
     xp_assert_close(sigmoid(x), exact.astype(dtype), like=x, rtol=2 * float(np.finfo(dtype).eps))
 
 
+@pytest.mark.parametrize("kernels", ["reference", "native"])
+def test_softmax_kernels_are_within_four_ulp_of_the_formula(eager_backend, dtype: str, kernels) -> None:
+    """exp(a - max a) / sum(exp(a - max a)) over each row, in float64 (rows far apart, and one that overflows
+    exp without the max taken off)."""
+    backend, xp_dtype = eager_backend, getattr(eager_backend.xp, dtype)
+    rows = np.array([[1010.0, 1000.0, 990.0, 0.0], [0.3, -2.0, 5.0, 5.0], [-80.0, -80.5, -100.0, -79.0]])
+    x = backend.asarray(rows.astype(dtype), dtype=xp_dtype)
+    softmax = REFERENCE.softmax if kernels == "reference" else _kernels("native", x).softmax
+    e = np.exp(rows.astype(dtype).astype(np.float64) - rows.max(axis=1, keepdims=True))
+    exact = e / e.sum(axis=1, keepdims=True)
+    eps = float(np.finfo(dtype).eps)
+    xp_assert_close(softmax(x), exact.astype(dtype), like=x, rtol=4 * eps, atol=float(np.finfo(dtype).tiny))
+
+
 @pytest.mark.parametrize("kernels", KERNELS)
 def test_relu_kernels_mask_as_the_book_does(eager_backend, dtype: str, kernels) -> None:
     """relu is max(x, 0), NaN kept; its backward sets dout to 0 where x <= 0 (the book's mask), NaN passing it."""
@@ -110,7 +124,8 @@ def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
     assert kernels_for(np.zeros((1, 1, 2, 2))) is GRID
     torch = pytest.importorskip("torch")
     assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH
-    assert all(getattr(TORCH, name) is not getattr(GRID, name) for name in ("sigmoid", "relu", "relu_backward"))
+    assert all(getattr(TORCH, name) is not getattr(GRID, name)
+               for name in ("sigmoid", "relu", "relu_backward", "softmax"))
     jnp = pytest.importorskip("jax.numpy")
     on_cpu = jnp.zeros((1, 1, 2, 2))
     assert on_cpu.devices().pop().platform == "cpu"

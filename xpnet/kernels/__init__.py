@@ -6,7 +6,7 @@
 :data:`TRACED` is the tuned kernel for a graph being traced (a batch of no
 size yet, as in ONNX export). A library with native kernels registers them
 in :data:`TABLE` ahead of the default where they are faster (:data:`TORCH`:
-PyTorch's convolution, sigmoid and ReLU, on any device; :data:`JAX`: JAX's convolution and
+PyTorch's convolution, sigmoid, ReLU and softmax, on any device; :data:`JAX`: JAX's convolution and
 pooling, on a GPU: on a CPU, XLA's convolution is no faster than the grid
 kernel and its input gradient with padding 2 ten times slower). Every entry
 is tested against the reference.
@@ -22,7 +22,7 @@ from typing import Any
 from array_api_compat import is_jax_array, is_torch_array
 
 from ..backends import is_traced
-from ..functions import relu, sigmoid
+from ..functions import relu, sigmoid, softmax
 from . import grid, native_jax, native_torch, reference
 from .reference import col2im, im2col
 
@@ -37,7 +37,8 @@ class Kernels:
     ``pool_backward(x, pool_h, pool_w, stride, pad, dout, out=None)`` (``out``: the forward's result, which a
     kernel may use instead of pooling again);
     images (N, C, H, W), filters (FN, C, FH, FW); ``sigmoid(x)``, ``relu(x)`` and ``relu_backward(x, dout)`` (the
-    gradient ``dout`` passed where ``x > 0`` or NaN, 0 elsewhere), elementwise, of any shape."""
+    gradient ``dout`` passed where ``x > 0`` or NaN, 0 elsewhere), elementwise, of any shape; ``softmax(x)`` over
+    the last axis."""
 
     name: str
     conv_forward: Callable[..., Array]
@@ -47,6 +48,7 @@ class Kernels:
     sigmoid: Callable[[Array], Array] = sigmoid
     relu: Callable[[Array], Array] = relu
     relu_backward: Callable[[Array, Array], Array] = grid.relu_backward
+    softmax: Callable[[Array], Array] = softmax
 
 
 REFERENCE = Kernels("reference", reference.conv_forward, reference.conv_backward, reference.pool_forward,
@@ -57,7 +59,7 @@ TRACED = Kernels("traced", functools.partial(grid.conv_forward, blocks=grid.bloc
 TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward,
                 functools.partial(grid.pool_forward, channel_major=False),
                 functools.partial(grid.pool_backward, channel_major=False), native_torch.sigmoid, native_torch.relu,
-                native_torch.relu_backward)
+                native_torch.relu_backward, native_torch.softmax)
 JAX = Kernels("jax", native_jax.conv_forward, native_jax.conv_backward, native_jax.pool_forward,
               native_jax.pool_backward)
 

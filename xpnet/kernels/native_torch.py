@@ -1,8 +1,9 @@
 """PyTorch's own convolution, forward and backward (``conv2d``, ``convolution_backward``), for ``torch.Tensor``
 inputs on any device: two to three times the grid kernel's speed on a CPU. And its ``sigmoid``, one operation
 where the portable one takes nine (within 1.2 ulp of the exact value, as the portable one is within 2), its
-``relu`` and the ReLU's gradient (one operation each, where the portable ones take two and four): a dense
-network's small steps are mostly the library's cost per operation.
+``relu`` and the ReLU's gradient (one operation each, where the portable ones take two and four), and its
+``softmax`` (one, where the portable one takes five): a dense network's small steps are mostly the library's
+cost per operation.
 
 Max pooling stays with the grid kernel, reading PyTorch's (N, C, H, W) order
 as it comes (the gradient it writes is then the one the convolution's
@@ -59,3 +60,9 @@ def relu_backward(x: Array, dout: Array) -> Array:
     import torch
 
     return torch.ops.aten.threshold_backward(dout, x, 0)  # autograd's own: 0 where x <= 0, NaN passing dout
+
+
+def softmax(x: Array) -> Array:
+    import torch
+
+    return torch.softmax(x, dim=-1)
