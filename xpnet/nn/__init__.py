@@ -1,5 +1,5 @@
-"""Layers and the one kind of network: :mod:`.base` (the layer protocol), :mod:`.layers`
-and :mod:`.model`."""
+"""Layers and the one kind of network: :mod:`.base` (the layer protocol), :mod:`.layers`,
+:mod:`.model` and :mod:`.params`."""
 
 from .base import Layer, Seed
 from .layers import (
@@ -14,7 +14,8 @@ from .layers import (
     SoftmaxWithLoss,
     Tanh,
 )
-from .model import Model, Params
+from .model import Model
+from .params import Params
 
 __all__ = [
     "ACTIVATIONS",
