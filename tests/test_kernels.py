@@ -8,6 +8,7 @@ import pytest
 
 import xpnet
 from xpnet.kernels import GRID, NATIVE, REFERENCE, col2im, im2col
+from xpnet.kernels.grid import Grid
 
 from conftest import xp_assert_close
 
@@ -32,7 +33,7 @@ def test_im2col_as_the_book_lays_it_out() -> None:
 
 
 @pytest.mark.parametrize("kernels", KERNELS)
-@pytest.mark.parametrize(("filters", "stride", "pad"), [(10, 1, 1), (4, 2, 1), *(
+@pytest.mark.parametrize(("filters", "stride", "pad"), [(10, 1, 1), (4, 2, 1), (10, 1, 0), (10, 2, 1), *(
     pytest.param(*geometry, marks=pytest.mark.slow) for geometry in [(3, 1, 0), (3, 3, 2)])])
 def test_convolution_kernels_agree_with_the_reference(eager_backend, dtype: str, kernels, filters: int, stride: int,
                                                       pad: int) -> None:
@@ -56,6 +57,16 @@ def test_convolution_kernels_agree_with_the_reference(eager_backend, dtype: str,
         assert dx is None
         for got, value in zip(grads, expected[1:], strict=True):
             xp_assert_close(got, xpnet.to_numpy(value), like=x, **tolerance)
+
+
+def test_the_grid_takes_exact_patches_where_it_would_mostly_compute_dropped_positions() -> None:
+    """Filters of 3 x 2 over 3 channels on 7 x 6 images, as above: with ten filters every filter row is copied; the
+    grid holds (7 + 1) x (6 + 1) positions an image for 7 x 7 outputs with padding 1, but 7 x 6 for 5 x 5 without,
+    and with stride 2 and padding 1 (8 / 2) x 8 for 4 x 4. With four filters one filter row is copied."""
+    assert not Grid.of((10, 3, 3, 2), 7, 6, 1, 1).exact
+    assert Grid.of((10, 3, 3, 2), 7, 6, 1, 0).exact
+    assert Grid.of((10, 3, 3, 2), 7, 6, 2, 1).exact
+    assert not Grid.of((4, 3, 3, 2), 7, 6, 1, 0).exact
 
 
 @pytest.mark.parametrize("kernels", KERNELS)

@@ -30,6 +30,7 @@ and ``+=``), and on immutable arrays (JAX) binds new ones instead.
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ class Grid:
     fh: int
     fw: int
     stride: int
+    pad: int
     out_h: int
     out_w: int
     top: int  # zero rows above each image
@@ -65,6 +67,7 @@ class Grid:
     start: int  # where the first output's first tap reads
 
     @classmethod
+    @functools.lru_cache(maxsize=256)  # every batch of a pass asks again
     def of(cls, w_shape: tuple[int, ...], height: int, width: int, stride: int, pad: int) -> Grid:
         fn, c, fh, fw = w_shape
         s = stride
@@ -77,7 +80,7 @@ class Grid:
         rows, row = height + top, width + left
         start = (top - pad) * row + left - pad
         reach = start + (fh - 1) * row + fw - s  # how far the last output's taps read past the last image's block
-        return cls(fn, c, fh, fw, s, out_h, out_w, top, left, rows, row, max(1, -(-reach // (rows * row))), start)
+        return cls(fn, c, fh, fw, s, pad, out_h, out_w, top, left, rows, row, max(1, -(-reach // (rows * row))), start)
 
     @property
     def copied(self) -> int:
@@ -89,7 +92,15 @@ class Grid:
     def block(self) -> int:
         return self.rows * self.row
 
-    def taps(self) -> list[slice]:
+    @property
+    def exact(self) -> bool:
+        """Whether the patches are taken at the outputs' own positions instead (the book's im2col, channel-major):
+        where every filter row is copied anyway, the grid saves no copying, and its dropped positions would
+        add a fifth or more to the products (a first layer without padding)."""
+        return self.copied == self.fh and 5 * (self.rows // self.stride) * self.row >= 6 * self.out_h * self.out_w
+
+    @functools.cached_property
+    def taps(self) -> tuple[slice, ...]:
         """Where each copied tap reads the flat buffer of blocks: strided runs, row-major over (filter row, column).
 
         Each run has as many entries as the output grid and, when filter rows
@@ -103,15 +114,16 @@ class Grid:
         for first in (self.start + i * self.row + j for i in range(self.copied) for j in range(self.fw)):
             stop = first + s * (extra - 1) + 1 - self.spare * self.block
             runs.append(slice(first, stop if stop < 0 else None, s))
-        return runs
+        return tuple(runs)
 
-    def shifts(self) -> list[tuple[slice, slice]]:
+    @functools.cached_property
+    def shifts(self) -> tuple[tuple[slice, slice], ...]:
         """Each group's block of rows in the product with the patch matrix, and the columns that hold its
         share of the outputs: a group further down reads the patches a few block rows further on."""
         step = self.row // self.stride
-        return [(slice(g * self.fn, (g + 1) * self.fn),
-                 slice(i * step, (i + self.copied - self.fh) * step or None))  # stops from the end
-                for g, i in enumerate(range(0, self.fh, self.copied))]
+        return tuple((slice(g * self.fn, (g + 1) * self.fn),
+                      slice(i * step, (i + self.copied - self.fh) * step or None))  # stops from the end
+                     for g, i in enumerate(range(0, self.fh, self.copied)))
 
 
 def swap_batch_channels(x: Array) -> Array:
@@ -129,9 +141,16 @@ def blocks_by_scatter(images: Array, grid: Grid) -> Array:
 
 
 def _patches(x: Array, grid: Grid, blocks: Blocks) -> Array:
-    """The patch matrix of ``x`` (N, C, H, W): the copied taps' runs (C rows each) and a row of ones."""
-    flat = blocks(swap_batch_channels(x), grid)
-    taps = [flat[:, run] for run in grid.taps()]
+    """The patch matrix of ``x`` (N, C, H, W): the copied taps' runs (C rows each) and a row of ones; or, for an
+    :attr:`~Grid.exact` grid, each tap at the outputs' positions, (C, N * OH * OW) a tap."""
+    if grid.exact:
+        images, s = pad_hw(swap_batch_channels(x), grid.pad), grid.stride
+        xp = array_namespace(x)
+        taps = [xp.reshape(images[:, :, every(i, grid.out_h, s), every(j, grid.out_w, s)], (grid.c, -1))
+                for i in range(grid.fh) for j in range(grid.fw)]
+    else:
+        flat = blocks(swap_batch_channels(x), grid)
+        taps = [flat[:, run] for run in grid.taps]
     return array_namespace(x).concat([*taps, full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
 
 
@@ -185,7 +204,9 @@ def conv_forward(x: Array, w: Array, b: Array, stride: int, pad: int, blocks: Bl
     # one product for every group (a taller matrix multiplies faster than three short ones), then each
     # group's share added, in place where the library allows it (else bound anew)
     products = xp.matmul(_filters(w, b, grid), _patches(x, grid, blocks))
-    out = functools.reduce(operator.iadd, (products[part] for part in grid.shifts()))
+    if grid.exact:
+        return swap_batch_channels(xp.reshape(products, (grid.fn, -1, grid.out_h, grid.out_w)))
+    out = functools.reduce(operator.iadd, (products[part] for part in grid.shifts))
     out = xp.reshape(out, (grid.fn, -1, grid.rows // stride, grid.row))
     return swap_batch_channels(out[:, :, : grid.out_h, : grid.out_w])
 
@@ -204,29 +225,51 @@ def conv_backward(x: Array, w: Array, b: Array, stride: int, pad: int, dout: Arr
     grid = Grid.of(tuple(w.shape), h, width, stride, pad)
     fn, c = grid.fn, grid.c
     patches = _patches(x, grid, blocks_by_scatter)
-    on_grid = xp.zeros((fn, n, grid.rows // stride, grid.row), dtype=dout.dtype, device=device(dout))
-    on_grid = xpx.at(on_grid, (slice(None), slice(None), slice(0, grid.out_h), slice(0, grid.out_w))
-                     ).set(swap_batch_channels(dout), xp=xp)
-    on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
-    db = xp.sum(on_grid, axis=1)
-    shifts = grid.shifts()
-    if len(shifts) == 1:  # one group, which read every position: its share is the output's
-        dproducts = on_grid
-    else:
-        dproducts = xp.zeros((len(shifts) * fn, patches.shape[1]), dtype=dout.dtype, device=device(dout))
-        for part in shifts:  # each group's share goes back where it was read
-            dproducts = xpx.at(dproducts, part).set(on_grid, xp=xp)
-    dfilters = xp.reshape(xp.matmul(dproducts, patches[:-1, :].T), (len(shifts), fn, -1))  # no row of ones:
-    dfilters = xp.reshape(xp.permute_dims(dfilters, (1, 0, 2)), (fn, grid.fh, grid.fw, c))  # db is above
+    dproducts = _products_gradient(dout, grid, patches.shape[1])
+    db = xp.sum(dproducts[:fn, :], axis=1)  # the first group reads every output once; the dropped have none
+    groups = len(grid.shifts)
+    dfilters = xp.reshape(xp.matmul(dproducts, patches[:-1, :].T), (groups, fn, -1))  # no row of ones: db is above
+    dfilters = xp.reshape(xp.permute_dims(dfilters, (1, 0, 2)), (fn, grid.fh, grid.fw, c))
     dw = xp.permute_dims(dfilters, (0, 3, 1, 2))
     if not input_grad:
         return None, dw, db
     dpatches = xp.matmul(_filters(w, b, grid).T, dproducts)
-    dflat = xp.zeros((c, (n + grid.spare) * grid.block), dtype=dout.dtype, device=device(dout))
-    for k, run in enumerate(grid.taps()):  # each tap's gradient added back where the tap read
-        dflat = xpx.at(dflat, (slice(None), run)).add(dpatches[k * c : (k + 1) * c, :], xp=xp)
-    dx = xp.reshape(dflat, (c, n + grid.spare, grid.rows, grid.row))[:, :n, grid.top :, grid.left :]
-    return swap_batch_channels(dx), dw, db
+    return swap_batch_channels(_unpatched(dpatches, grid, n, h, width)), dw, db
+
+
+def _products_gradient(dout: Array, grid: Grid, columns: int) -> Array:
+    """The gradient of the product of :func:`conv_forward` for ``dout`` (N, FN, OH, OW): (groups * FN, columns)."""
+    xp = array_namespace(dout)
+    fn, n = grid.fn, dout.shape[0]
+    if grid.exact:
+        return xp.reshape(swap_batch_channels(dout), (fn, -1))
+    on_grid = xp.zeros((fn, n, grid.rows // grid.stride, grid.row), dtype=dout.dtype, device=device(dout))
+    on_grid = xpx.at(on_grid, (slice(None), slice(None), slice(0, grid.out_h), slice(0, grid.out_w))
+                     ).set(swap_batch_channels(dout), xp=xp)
+    on_grid = xp.reshape(on_grid, (fn, -1))  # the dropped outputs get no gradient
+    if len(grid.shifts) == 1:  # one group, which read every position: its share is the output's
+        return on_grid
+    dproducts = xp.zeros((len(grid.shifts) * fn, columns), dtype=dout.dtype, device=device(dout))
+    for part in grid.shifts:  # each group's share goes back where it was read
+        dproducts = xpx.at(dproducts, part).set(on_grid, xp=xp)
+    return dproducts
+
+
+def _unpatched(dpatches: Array, grid: Grid, n: int, h: int, w: int) -> Array:
+    """Each tap's rows of ``dpatches`` added back where :func:`_patches` read them: channel-major (C, N, H, W)."""
+    xp, c, s = array_namespace(dpatches), grid.c, grid.stride
+    taps = [dpatches[k * c : (k + 1) * c, :] for k in range(len(grid.taps))]  # C rows a copied tap
+    if grid.exact:
+        p = grid.pad
+        dimages = xp.zeros((c, n, h + 2 * p, w + 2 * p), dtype=dpatches.dtype, device=device(dpatches))
+        for (i, j), tap in zip(itertools.product(range(grid.fh), range(grid.fw)), taps, strict=True):
+            where = (slice(None), slice(None), every(i, grid.out_h, s), every(j, grid.out_w, s))
+            dimages = xpx.at(dimages, where).add(xp.reshape(tap, (c, n, grid.out_h, grid.out_w)), xp=xp)
+        return dimages[:, :, p : p + h, p : p + w]
+    dflat = xp.zeros((c, (n + grid.spare) * grid.block), dtype=dpatches.dtype, device=device(dpatches))
+    for run, tap in zip(grid.taps, taps, strict=True):
+        dflat = xpx.at(dflat, (slice(None), run)).add(tap, xp=xp)
+    return xp.reshape(dflat, (c, n + grid.spare, grid.rows, grid.row))[:, :n, grid.top :, grid.left :]
 
 
 def pad_hw(x: Array, pad: int) -> Array:

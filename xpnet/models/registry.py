@@ -135,5 +135,5 @@ register(ModelEntry(
     "deep_convnet", "chapter 8's DeepConvNet", DeepConvNet, (1, 28, 28), 10,
     BookWeights("ch08/deep_convnet_params.pkl", "8c81d1d6ddedd08c8277c957f3af30a91e455a1d65474ec2b5a0e3527b7422cc",
                 989_346),
-    {"cpu": 32, "gpu": 1024, "chunks": 1000}, 0.9935, weights_variable="XPNET_WEIGHTS_DEEP_CONVNET",
+    {"cpu": 48, "gpu": 1024, "chunks": 1000}, 0.9935, weights_variable="XPNET_WEIGHTS_DEEP_CONVNET",
     insides=("Relu1",)))
