@@ -89,6 +89,24 @@ def test_dropout_as_the_book(backend: xpnet.Backend) -> None:
     np.testing.assert_array_equal(xpnet.to_numpy(layer.backward(b.asarray(np.full((200, 50), 3.0)))), 3 * kept)
 
 
+def test_dropout_parts_draw_their_rows_of_the_whole_batchs_mask() -> None:
+    """Copies for rows 0:3 and 3:10 of a batch, drawing in either order, draw the whole batch's mask between them;
+    joined, the layer goes on drawing as it would after the whole batch."""
+    x = np.ones((10, 4, 3))
+    whole, parted = Dropout(0.5, seed=3), Dropout(0.5, seed=3)
+    whole.forward(x, train=True)
+    spans = [(0, 3), (3, 10)]
+    parts = [parted.part(start, stop, 10) for start, stop in spans]
+    for part, (start, stop) in reversed(list(zip(parts, spans, strict=True))):
+        part.forward(x[start:stop], train=True)
+    np.testing.assert_array_equal(np.concatenate([part.mask for part in parts]), whole.mask)
+    parted.join(parts)
+    whole.forward(x, train=True)
+    parted.forward(x, train=True)
+    np.testing.assert_array_equal(parted.mask, whole.mask)
+    assert Dropout(0.5, seed=np.random).part(0, 1, 2) is None  # NumPy's global generator cannot skip ahead
+
+
 class Stack:
     """Layers in a row, with a scalar loss: sum(out * probe), whose gradient by out is ``probe``."""
 

@@ -254,6 +254,49 @@ def test_a_compiled_step_trains_as_the_eager_loop_does(name: str, mnist_test) ->
         np.testing.assert_allclose(results["jax"][1][key], value, rtol=2e-3, atol=2e-4, err_msg=key)
 
 
+@pytest.mark.parametrize("model", ["simple_convnet", "deep_convnet"])
+def test_numpy_takes_a_convnet_batch_in_parts_one_a_core_to_the_same_step(model: str, mnist_test, monkeypatch) -> None:
+    """On NumPy a network with convolutions takes each batch in parts, one a core, of at least 25 images; the parts'
+    gradients and losses, weighted by their shares, add up to the whole batch's, and dropout draws each part's rows
+    of the whole batch's mask, so that an epoch ends where the one-part epoch does (float64, to rounding)."""
+    from xpnet.models import MODELS
+    from xpnet.train import loop
+
+    images, labels = mnist_test[0][:230], mnist_test[1][:230]  # batches of 100, 100 and 30
+    build = MODELS[model].build
+    seen: list[int] = []
+    gradient = xpnet.nn.Model.gradient
+    monkeypatch.setattr(xpnet.nn.Model, "gradient", lambda self, x, t: seen.append(x.shape[0]) or gradient(self, x, t))
+    results = {}
+    for cores in (1, 2, 3):
+        monkeypatch.setattr(loop, "cpu_count", lambda cores=cores: cores)
+        net = build(seed=0, dtype="float64")
+        seen.clear()
+        loss = train_epoch(net, images, labels, Adam(), np.random.default_rng(0))
+        results[cores] = loss, {key: xpnet.to_numpy(value) for key, value in net.params.items()}, sorted(seen)
+    assert results[1][2] == [30, 100, 100]
+    assert results[2][2] == [30, *[50] * 4]
+    assert results[3][2] == [30, 33, 33, 33, 33, 34, 34]
+    for cores in (2, 3):
+        assert results[cores][0] == pytest.approx(results[1][0], rel=1e-12)
+        for key, value in results[1][1].items():
+            np.testing.assert_allclose(results[cores][1][key], value, rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+def test_a_batch_is_taken_whole_where_parts_cannot_compute_as_it_would(mnist_test) -> None:
+    """A dense network (small products), a library that threads its own operations, NumPy's global generator
+    (it cannot skip ahead), batch normalization (statistics of the whole batch)."""
+    from xpnet.train import loop
+
+    images = mnist_test[0][:100]
+    assert loop._cores(SimpleConvNet(seed=0), images) >= 1
+    assert loop._cores(MultiLayerNet(784, [10], 10, seed=0), images) == 1
+    assert loop._cores(SimpleConvNet(seed=0), xpnet.get_backend("array_api_strict").asarray(images)) == 1
+    assert MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=np.random).part(0, 1, 2) is None
+    assert MultiLayerNetExtend(784, [10], 10, use_batchnorm=True, seed=0).part(0, 1, 2) is None
+    assert MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=0).part(0, 1, 2) is not None
+
+
 def test_layers_with_random_draws_or_running_statistics_are_not_compiled() -> None:
     from xpnet.train.loop import _traceable
 

@@ -9,6 +9,9 @@
   input is the data, needs no more);
 - state that outlives a batch (running statistics, a recurrent layer's hidden state), cleared by
   ``reset_state()``;
+- ``part(start, stop, total)``: a copy for rows ``start:stop`` of a training batch that is taken in parts, one
+  a thread, which computes them as the whole batch would (None where no part can: statistics of the whole
+  batch), and ``join(parts)``: what the parts leave for the next batch (a dropout layer's generator);
 - declared properties that tell a network what it may do with it: ``decays`` (the parameters that weight
   decay applies to), ``affine`` (``x @ W + b`` on flattened rows), ``monotone`` (elementwise and
   non-decreasing), ``commutes_with_monotone`` (max pooling), ``tanh_form`` (the layer is
@@ -19,7 +22,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -75,3 +79,13 @@ class Layer:
 
     def reset_state(self) -> None:
         """Forget state carried from batch to batch (none here)."""
+
+    def part(self, start: int, stop: int, total: int) -> Layer | None:
+        """A copy for rows ``start:stop`` of a training batch of ``total`` rows taken in parts, each on a thread of
+        its own, that computes them as the whole batch would; None where no part can. A pure layer's is a plain
+        copy (the parameters shared)."""
+        return copy.copy(self) if self.pure else None
+
+    def join(self, parts: Sequence[Layer]) -> None:
+        """After a batch taken in ``parts`` (copies from :meth:`part`, in row order), take on what they leave for
+        the next batch (a pure layer: nothing)."""

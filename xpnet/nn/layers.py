@@ -8,9 +8,12 @@ the kernels that :func:`xpnet.kernels.kernels_for` picks for their input.
 
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from array_api_compat import device
 
 from ..backends import array_namespace
@@ -180,6 +183,7 @@ class Dropout(Layer):
     """
 
     pure = False  # draws its masks from a generator on the host
+    _rows_before = 0  # in a part of a batch (see part): the rows of the parts before it, whose draws it skips
 
     def __init__(self, dropout_ratio: float = 0.5, *, seed: Seed = None) -> None:
         self.dropout_ratio = dropout_ratio
@@ -189,6 +193,9 @@ class Dropout(Layer):
         if not train:
             return x * (1.0 - self.dropout_ratio)
         xp = array_namespace(x)
+        if self._rows_before:  # one 64-bit draw a number (see part)
+            self._rng.bit_generator.advance(self._rows_before * math.prod(x.shape[1:]))
+            self._rows_before = 0
         keep = self._rng.random(tuple(x.shape)) > self.dropout_ratio
         self.mask = xp.asarray(keep, device=device(x))
         return xp.where(self.mask, x, xp.zeros_like(x))
@@ -196,6 +203,19 @@ class Dropout(Layer):
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout)
         return xp.where(self.mask, dout, xp.zeros_like(dout))
+
+    def part(self, start: int, stop: int, total: int) -> Dropout | None:
+        """A copy that draws its rows of the whole batch's mask: a copy of the generator, moved on past the rows
+        before ``start`` at the draw (PCG64 draws one 64-bit number a float and skips ahead at no cost; None
+        for NumPy's global generator, which cannot skip)."""
+        if not isinstance(getattr(self._rng, "bit_generator", None), np.random.PCG64 | np.random.PCG64DXSM):
+            return None
+        clone = copy.copy(self)
+        clone._rng, clone._rows_before = copy.deepcopy(self._rng), start
+        return clone
+
+    def join(self, parts: Sequence[Layer]) -> None:
+        self._rng = parts[-1]._rng  # it drew the batch's last rows: it stands where the whole batch's draw ends
 
 
 class BatchNormalization(Layer):

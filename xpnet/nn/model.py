@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -143,6 +143,23 @@ class Model:
     def reset_state(self) -> None:
         for layer in self.layers.values():
             layer.reset_state()
+
+    def part(self, start: int, stop: int, total: int) -> Model | None:
+        """A copy, sharing the parameters, that computes rows ``start:stop`` of a training batch of ``total`` taken
+        in parts, one a thread, as the whole batch would; None where a layer cannot (see :meth:`Layer.part`)."""
+        layers = {name: layer.part(start, stop, total) for name, layer in self.layers.items()}
+        last = self.last_layer.part(start, stop, total)
+        if last is None or any(layer is None for layer in layers.values()):
+            return None
+        clone = copy.copy(self)
+        clone.layers, clone.last_layer = layers, last
+        return clone
+
+    def join(self, parts: Sequence[Model]) -> None:
+        """After a batch taken in ``parts`` (from :meth:`part`, in row order), each layer takes on what its
+        copies leave for the next batch."""
+        for name, layer in self.layers.items():
+            layer.join([part.layers[name] for part in parts])
 
     # computing
     def forward(self, x: Array, train: bool = False) -> Array:

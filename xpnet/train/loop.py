@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
+import itertools
 import math
+import operator
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from array_api_compat import device
+from array_api_compat import device, is_numpy_array
 
 from ..backends import array_namespace, to_numpy
-from ..backends.runtime import compiled, compiles, refuse_lazy, single_threaded_blas
+from ..backends.libraries import cpu_count
+from ..backends.runtime import compiled, compiles, parallel_map, refuse_lazy, single_threaded_blas
 from ..errors import DivergedError
 from ..nn import Model
 from .optimizers import Optimizer
@@ -37,6 +41,8 @@ def train_epoch(
     BLAS runs on one thread meanwhile unless the network has large products
     (convolutions): a dense network's mini-batch products are too small to
     share, and a second thread only waits (or, on a loaded machine, stalls).
+    On NumPy, which runs each elementwise pass on one core, such a network
+    takes each batch in parts, one a core (see :func:`_parts`).
     Lazy arrays are refused: their graph would grow with every step.
     """
     refuse_lazy(x, "training")
@@ -52,15 +58,17 @@ def train_epoch(
     step = compiled(_step, x, net, static=("optimizer",)) if compiles(x) and _traceable(net) else None
     params, state = (dict(net.params), optimizer.state()) if step else (None, None)
     loss_sum = xp.zeros((), dtype=net.dtype, device=device(x))
-    with contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas():
+    cores = _cores(net, x)
+    blas = contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas()
+    with blas, parallel_map(cores) as map_:
         for rows in batches:
             for k in range(rows.shape[0]):
                 if step:
                     params, state, loss_sum = step(params, state, x, t, rows, k, loss_sum, optimizer=optimizer)
                 else:
-                    images, labels = _batch(x, t, rows, k)
-                    optimizer.update(net.params, net.gradient(images, labels))
-                    loss_sum = loss_sum + net.last_layer.loss * rows.shape[1]
+                    grads, loss = _gradient(net, *_batch(x, t, rows, k), cores, map_)
+                    optimizer.update(net.params, grads)
+                    loss_sum = loss_sum + loss * rows.shape[1]
                 if progress is not None:
                     progress(rows.shape[1])
     if step:
@@ -74,6 +82,37 @@ def _batch(x: Array, t: Array, rows: Array, k: int | Array) -> tuple[Array, Arra
     xp = array_namespace(x, t)
     picked = rows[k, ...]
     return xp.take(x, picked, axis=0), xp.take(t, picked, axis=0)
+
+
+def _cores(net: Model, x: Array) -> int:
+    """Cores a step of ``net`` on ``x`` takes its batch to, a part each (BLAS on one thread): every core on NumPy,
+    which runs each elementwise pass on one, for a network with large products whose layers can take a part of
+    a batch (see :meth:`Model.part`). Elsewhere one: the library threads its own operations (PyTorch)."""
+    parted = is_numpy_array(x) and getattr(net, "large_products", False) and net.part(0, 1, 2) is not None
+    return cpu_count() if parted else 1
+
+
+def _gradient(net: Model, images: Array, labels: Array, cores: int, map_: Callable[..., Iterator[Any]],
+              ) -> tuple[dict[str, Array], Array]:
+    """``net``'s gradient for the batch and its mean loss, the batch taken in parts of at least 25 images (so that
+    their products stay large), up to one for each of ``cores``, on ``map_``'s threads, each part by a copy of
+    ``net`` (:meth:`Model.part`): the parts' gradients and losses, weighted by their shares of the batch, add up
+    to the whole batch's."""
+    n = images.shape[0]
+    count = max(1, min(cores, n // 25))
+    spans = list(itertools.pairwise(n * i // count for i in range(count + 1)))
+    parts = [net.part(start, stop, n) for start, stop in spans] if count > 1 else [None]
+    if any(part is None for part in parts):
+        return net.gradient(images, labels), net.last_layer.loss
+    grads = list(map_(lambda part, span: part.gradient(images[span[0] : span[1], ...], labels[span[0] : span[1]]),
+                      parts, spans))
+    net.join(parts)
+    shares = [(stop - start) / n for start, stop in spans]
+
+    def weighted(values: list[Array]) -> Array:
+        return functools.reduce(operator.add, (share * value for share, value in zip(shares, values, strict=True)))
+
+    return {key: weighted([g[key] for g in grads]) for key in grads[0]}, weighted([p.last_layer.loss for p in parts])
 
 
 def _traceable(net: Model) -> bool:
