@@ -104,15 +104,18 @@ def _gradient(net: Model, images: Array, labels: Array, cores: int, map_: Callab
     parts = [net.part(start, stop, n) for start, stop in spans] if count > 1 else [None]
     if any(part is None for part in parts):
         return net.gradient(images, labels), net.last_layer.loss
-    grads = list(map_(lambda part, span: part.gradient(images[span[0] : span[1], ...], labels[span[0] : span[1]]),
-                      parts, spans))
+
+    def weighted(part: Model, start: int, stop: int) -> tuple[dict[str, Array], Array]:
+        """The part's gradient and loss, each times its share of the batch (on the part's own thread)."""
+        share = (stop - start) / n
+        grads = part.gradient(images[start:stop, ...], labels[start:stop])
+        return {key: share * value for key, value in grads.items()}, share * part.last_layer.loss
+
+    results = list(map_(weighted, parts, *zip(*spans, strict=True)))
     net.join(parts)
-    shares = [(stop - start) / n for start, stop in spans]
-
-    def weighted(values: list[Array]) -> Array:
-        return functools.reduce(operator.add, (share * value for share, value in zip(shares, values, strict=True)))
-
-    return {key: weighted([g[key] for g in grads]) for key in grads[0]}, weighted([p.last_layer.loss for p in parts])
+    grads = {key: functools.reduce(operator.add, (weighted_grads[key] for weighted_grads, _ in results))
+             for key in results[0][0]}
+    return grads, functools.reduce(operator.add, (loss for _, loss in results))
 
 
 def _traceable(net: Model) -> bool:
