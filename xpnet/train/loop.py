@@ -58,7 +58,7 @@ def train_epoch(
     step = compiled(_step, x, net, static=("optimizer",)) if compiles(x) and _traceable(net) else None
     params, state = (dict(net.params), optimizer.state()) if step else (None, None)
     loss_sum = xp.zeros((), dtype=net.dtype, device=device(x))
-    cores = _cores(net, x)
+    cores = _cores(net)
     blas = contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas()
     with blas, parallel_map(cores) as map_:
         for rows in batches:
@@ -84,11 +84,12 @@ def _batch(x: Array, t: Array, rows: Array, k: int | Array) -> tuple[Array, Arra
     return xp.take(x, picked, axis=0), xp.take(t, picked, axis=0)
 
 
-def _cores(net: Model, x: Array) -> int:
-    """Cores a step of ``net`` on ``x`` takes its batch to, a part each (BLAS on one thread): every core on NumPy,
-    which runs each elementwise pass on one, for a network with large products whose layers can take a part of
-    a batch (see :meth:`Model.part`). Elsewhere one: the library threads its own operations (PyTorch)."""
-    parted = is_numpy_array(x) and getattr(net, "large_products", False) and net.part(0, 1, 2) is not None
+def _cores(net: Model) -> int:
+    """Cores a training step of ``net`` takes its batch to, a part each (BLAS on one thread): every core for a
+    network on NumPy, which runs each elementwise pass on one, with large products and layers that can take a
+    part of a batch (see :meth:`Model.part`). Elsewhere one: the library threads its own operations (PyTorch)."""
+    on_numpy = all(is_numpy_array(value) for value in net.params.values())
+    parted = on_numpy and getattr(net, "large_products", False) and net.part(0, 1, 2) is not None
     return cpu_count() if parted else 1
 
 
