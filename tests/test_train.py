@@ -292,9 +292,9 @@ def test_a_batch_is_taken_whole_where_parts_cannot_compute_as_it_would(monkeypat
     assert loop._cores(SimpleConvNet(seed=0)) == 2
     assert loop._cores(MultiLayerNet(784, [10], 10, seed=0)) == 1
     assert loop._cores(SimpleConvNet(seed=0, backend="array_api_strict")) == 1
-    assert MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=np.random).part(0, 1, 2) is None
-    assert MultiLayerNetExtend(784, [10], 10, use_batchnorm=True, seed=0).part(0, 1, 2) is None
-    assert MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=0).part(0, 1, 2) is not None
+    assert MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=np.random).part(0, 1) is None
+    assert MultiLayerNetExtend(784, [10], 10, use_batchnorm=True, seed=0).part(0, 1) is None
+    assert MultiLayerNetExtend(784, [10], 10, use_dropout=True, seed=0).part(0, 1) is not None
 
 
 def test_layers_with_random_draws_or_running_statistics_are_not_compiled() -> None:

@@ -9,7 +9,7 @@
   input is the data, needs no more);
 - state that outlives a batch (running statistics, a recurrent layer's hidden state), cleared by
   ``reset_state()``;
-- ``part(start, stop, total)``: a copy for rows ``start:stop`` of a training batch that is taken in parts, one
+- ``part(start, stop)``: a copy for rows ``start:stop`` of a training batch that is taken in parts, one
   a thread, which computes them as the whole batch would (None where no part can: statistics of the whole
   batch), and ``join(parts)``: what the parts leave for the next batch (a dropout layer's generator);
 - declared properties that tell a network what it may do with it: ``decays`` (the parameters that weight
@@ -80,10 +80,10 @@ class Layer:
     def reset_state(self) -> None:
         """Forget state carried from batch to batch (none here)."""
 
-    def part(self, start: int, stop: int, total: int) -> Layer | None:
-        """A copy for rows ``start:stop`` of a training batch of ``total`` rows taken in parts, each on a thread of
-        its own, that computes them as the whole batch would; None where no part can. A pure layer's is a plain
-        copy (the parameters shared)."""
+    def part(self, start: int, stop: int) -> Layer | None:
+        """A copy for rows ``start:stop`` of a training batch taken in parts, each on a thread of its own, that
+        computes them as the whole batch would; None where no part can. A pure layer's is a plain copy (the
+        parameters shared)."""
         return copy.copy(self) if self.pure else None
 
     def join(self, parts: Sequence[Layer]) -> None:

@@ -204,7 +204,7 @@ class Dropout(Layer):
         xp = array_namespace(dout)
         return xp.where(self.mask, dout, xp.zeros_like(dout))
 
-    def part(self, start: int, stop: int, total: int) -> Dropout | None:
+    def part(self, start: int, stop: int) -> Dropout | None:
         """A copy that draws its rows of the whole batch's mask: a copy of the generator, moved on past the rows
         before ``start`` at the draw (PCG64 draws one 64-bit number a float and skips ahead at no cost; None
         for NumPy's global generator, which cannot skip)."""

@@ -144,11 +144,11 @@ class Model:
         for layer in self.layers.values():
             layer.reset_state()
 
-    def part(self, start: int, stop: int, total: int) -> Model | None:
-        """A copy, sharing the parameters, that computes rows ``start:stop`` of a training batch of ``total`` taken
-        in parts, one a thread, as the whole batch would; None where a layer cannot (see :meth:`Layer.part`)."""
-        layers = {name: layer.part(start, stop, total) for name, layer in self.layers.items()}
-        last = self.last_layer.part(start, stop, total)
+    def part(self, start: int, stop: int) -> Model | None:
+        """A copy, sharing the parameters, that computes rows ``start:stop`` of a training batch taken in parts,
+        one a thread, as the whole batch would; None where a layer cannot (see :meth:`Layer.part`)."""
+        layers = {name: layer.part(start, stop) for name, layer in self.layers.items()}
+        last = self.last_layer.part(start, stop)
         if last is None or any(layer is None for layer in layers.values()):
             return None
         clone = copy.copy(self)

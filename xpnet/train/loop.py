@@ -42,7 +42,7 @@ def train_epoch(
     (convolutions): a dense network's mini-batch products are too small to
     share, and a second thread only waits (or, on a loaded machine, stalls).
     On NumPy, which runs each elementwise pass on one core, such a network
-    takes each batch in parts, one a core (see :func:`_parts`).
+    takes each batch in parts, one a core (see :func:`_gradient`).
     Lazy arrays are refused: their graph would grow with every step.
     """
     refuse_lazy(x, "training")
@@ -89,7 +89,7 @@ def _cores(net: Model) -> int:
     network on NumPy, which runs each elementwise pass on one, with large products and layers that can take a
     part of a batch (see :meth:`Model.part`). Elsewhere one: the library threads its own operations (PyTorch)."""
     on_numpy = all(is_numpy_array(value) for value in net.params.values())
-    parted = on_numpy and getattr(net, "large_products", False) and net.part(0, 1, 2) is not None
+    parted = on_numpy and getattr(net, "large_products", False) and net.part(0, 1) is not None
     return cpu_count() if parted else 1
 
 
@@ -102,7 +102,7 @@ def _gradient(net: Model, images: Array, labels: Array, cores: int, map_: Callab
     n = images.shape[0]
     count = max(1, min(cores, n // 25))
     spans = list(itertools.pairwise(n * i // count for i in range(count + 1)))
-    parts = [net.part(start, stop, n) for start, stop in spans] if count > 1 else [None]
+    parts = [net.part(start, stop) for start, stop in spans] if count > 1 else [None]
     if any(part is None for part in parts):
         return net.gradient(images, labels), net.last_layer.loss
 
