@@ -2,7 +2,7 @@
 :func:`kernels_for` and never know which runs.
 
 :data:`REFERENCE` is the book's im2col formulation (:mod:`.reference`),
-:data:`GRID` the tuned array-API kernel (:mod:`.grid`), the default;
+:data:`GRID` the tuned array-API kernels (:mod:`.grid`, :mod:`.pooling`), the default;
 :data:`TRACED` is the tuned kernel for a graph being traced (a batch of no
 size yet, as in ONNX export). A library with native kernels registers them
 in :data:`TABLE` ahead of the default where they are faster (:data:`TORCH`:
@@ -23,7 +23,7 @@ from array_api_compat import is_jax_array, is_torch_array
 
 from ..backends import is_traced
 from ..functions import relu, sigmoid, softmax
-from . import grid, native_jax, native_torch, reference
+from . import grid, native_jax, native_torch, pooling, reference
 from .reference import col2im, im2col
 
 Array = Any
@@ -53,12 +53,12 @@ class Kernels:
 
 REFERENCE = Kernels("reference", reference.conv_forward, reference.conv_backward, reference.pool_forward,
                     reference.pool_backward)
-GRID = Kernels("grid", grid.conv_forward, grid.conv_backward, grid.pool_forward, grid.pool_backward)
+GRID = Kernels("grid", grid.conv_forward, grid.conv_backward, pooling.pool_forward, pooling.pool_backward)
 TRACED = Kernels("traced", functools.partial(grid.conv_forward, blocks=grid.blocks_by_concat), grid.conv_backward,
-                 grid.pool_forward, grid.pool_backward)
+                 pooling.pool_forward, pooling.pool_backward)
 TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward,
-                functools.partial(grid.pool_forward, channel_major=False),
-                functools.partial(grid.pool_backward, channel_major=False), native_torch.sigmoid, native_torch.relu,
+                functools.partial(pooling.pool_forward, channel_major=False),
+                functools.partial(pooling.pool_backward, channel_major=False), native_torch.sigmoid, native_torch.relu,
                 native_torch.relu_backward, native_torch.softmax)
 JAX = Kernels("jax", native_jax.conv_forward, native_jax.conv_backward, native_jax.pool_forward,
               native_jax.pool_backward)
