@@ -101,10 +101,10 @@ def _gradient(net: Model, images: Array, labels: Array, cores: int, map_: Callab
     to the whole batch's."""
     n = images.shape[0]
     count = max(1, min(cores, n // 25))
-    spans = list(itertools.pairwise(n * i // count for i in range(count + 1)))
-    parts = [net.part(start, stop) for start, stop in spans] if count > 1 else [None]
-    if any(part is None for part in parts):
+    if count == 1:  # a short batch, or a network that takes its batches whole (see _cores)
         return net.gradient(images, labels), net.last_layer.loss
+    spans = list(itertools.pairwise(n * i // count for i in range(count + 1)))
+    parts = [net.part(start, stop) for start, stop in spans]
 
     def weighted(part: Model, start: int, stop: int) -> tuple[dict[str, Array], Array]:
         """The part's gradient and loss, each times its share of the batch (on the part's own thread)."""
