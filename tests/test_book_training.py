@@ -407,6 +407,52 @@ def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys,
         np.testing.assert_allclose(xpnet.load_weights(parts)[key], value, rtol=1e-6, atol=1e-7)
 
 
+def test_resuming_keeps_the_runs_own_images_and_order(tmp_path, mnist_dir, capsys) -> None:
+    """--resume takes the seed, batch size, --validation and --train-on-test that the file records, so that the
+    flags need not be given again; one given that differs, or a run already as long as asked, changes nothing."""
+    import json
+
+    from xpnet.cli import main
+
+    run = ["--train-on-test", "1500", "--validation", "500", "--seed", "4", "--batch-size", "50"]
+    common = ["train", "--sizes", "784,20,10", "--data-dir", str(mnist_dir), "--json", "--quiet"]
+    whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
+    assert main([*common, *run, "--epochs", "3", "--save", str(whole)]) == 0
+    three = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main([*common, *run, "--epochs", "2", "--save", str(parts)]) == 0
+    capsys.readouterr()
+    written = parts.read_bytes()
+    for flag, value in (("--validation", "400"), ("--seed", "5"), ("--batch-size", "100"), ("--train-on-test", "9")):
+        assert main([*common, "--epochs", "3", "--save", str(parts), "--resume", flag, value]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and f"error: {flag} {value}: {parts} was trained with {flag} " in error
+    assert main([*common, "--epochs", "2", "--save", str(parts), "--resume"]) == 0
+    assert f"{parts} holds epoch 2 already: nothing to train" in capsys.readouterr().err
+    assert parts.read_bytes() == written
+    assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0
+    resumed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [epoch["epoch"] for epoch in resumed] == [3]
+    assert resumed[0]["validation_accuracy"] == three[2]["validation_accuracy"]
+    assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]
+
+
+@pytest.mark.parametrize("run", [[4], {"seed": -1}, {"batch_size": 2.5}, {"validation": True}, {"seed": "0"}])
+def test_a_damaged_record_of_the_run_is_one_line(tmp_path, mnist_dir, capsys, run: object) -> None:
+    from xpnet.cli import main
+
+    saved = tmp_path / "w.npz"
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "500", "--data-dir", str(mnist_dir), "--quiet",
+              "--save", str(saved)]
+    assert main([*common, "--epochs", "1"]) == 0
+    params = xpnet.load_weights(saved)
+    about = xpnet.io.weights.read_about(saved) | {"run": run}
+    xpnet.io.weights.save_weights(saved, params, about=about)
+    capsys.readouterr()
+    assert main([*common, "--epochs", "2", "--resume"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"xpnet train: error: --resume: {saved}: its recorded")
+
+
 def test_resuming_with_another_optimizer_says_it_starts_afresh(tmp_path, mnist_dir, capsys) -> None:
     from xpnet.cli import main
 

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,25 +47,32 @@ def seed(text: str) -> int:
     return value
 
 
+# The settings that pick a run's images and their order, recorded in its file and kept by --resume: each one's
+# default, and its parser (the option's, which checks a recorded value too).
+RUN_SETTINGS = {"seed": (0, seed), "batch_size": (100, at_most(MAX_BATCH)), "validation": (None, positive_int),
+                "train_on_test": (None, positive_int)}
+
+
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 to 8)")
     add_backend_args(train)
     add_model_arg(train)
     train.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
     train.add_argument("--epochs", type=at_most(10_000), default=5, help="passes over the training set (default 5)")
-    train.add_argument("--batch-size", type=at_most(MAX_BATCH), default=100, help="images per step (default 100)")
+    train.add_argument("--batch-size", type=RUN_SETTINGS["batch_size"][1], help="images per step (default 100)")
     train.add_argument("--optimizer", choices=tuple(TRAIN_LR), default="adam", help="default adam")
     train.add_argument("--lr", type=finite_positive, help="learning rate (default: "
                        + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
-    train.add_argument("--seed", type=seed, default=0, help="seeds the weights and the batch order (default 0)")
+    train.add_argument("--seed", type=RUN_SETTINGS["seed"][1], help="seeds the weights and the batch order (default 0)")
     add_dense_args(train)
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
-    train.add_argument("--train-on-test", type=positive_int, metavar="N",
+    train.add_argument("--train-on-test", type=RUN_SETTINGS["train_on_test"][1], metavar="N",
                        help="train on the first N test images and test on the rest (without the training split)")
-    train.add_argument("--validation", type=positive_int, metavar="N",
+    train.add_argument("--validation", type=RUN_SETTINGS["validation"][1], metavar="N",
                        help="hold the last N training images out of training and score them each epoch")
     train.add_argument("--resume", action="store_true",
-                       help="go on from the epoch that the --save file holds (it is written after every epoch)")
+                       help="go on from the epoch that the --save file holds (it is written after every epoch), with "
+                       "the run's own seed, batch size, --validation and --train-on-test")
     train.add_argument("--json", action="store_true", help="print each epoch as one JSON object")
     train.set_defaults(run=run)
     return [train]
@@ -81,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
                          f"{'' if recorded is None else ' weights'}; give another path or remove it")
     if args.resume and not (saved and isinstance(saved.get("epoch"), int)):
         raise XpnetError(f"--resume: {args.save} holds no epoch of xpnet train to go on from")
+    _take_run_settings(args, saved.get("run", {}) if args.resume else {})
+    if args.resume and saved["epoch"] >= args.epochs:
+        print(f"{args.save} holds epoch {saved['epoch']} already: nothing to train (--epochs {args.epochs} counts "
+              "the run's epochs)", file=sys.stderr)
+        return 0
     backend = get_backend(args.backend, args.device)
     options = dense_options(args, model)
     if args.resume and model.dense:  # the network is the saved one
@@ -116,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         _resume_optimizer(optimizer, args, saved, lr, net)
     n = train_set[0].shape[0]
     about = {"model": model.name, "dtype": "float32", "optimizer": args.optimizer, "lr": lr,
-             **({"activation": options["activation"]} if options else {})}
+             **({"activation": options["activation"]} if options else {}),
+             "run": {name: getattr(args, name) for name in RUN_SETTINGS}}
     bar: list[Any] = [None]  # the progress bar of the epoch being trained
     epochs = fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size,
                  seed=args.seed, first_epoch=first_epoch, validation=validation,
@@ -143,6 +157,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
           file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def _take_run_settings(args: argparse.Namespace, recorded: Any) -> None:
+    """Fill in the settings that decide which images a run trains on and in what order (:data:`RUN_SETTINGS`): a
+    resumed run's from its file (one given that differs is refused: the run would not be the one the file began),
+    else the defaults."""
+    if not isinstance(recorded, dict):
+        raise XpnetError(f"--resume: {args.save}: its recorded run settings are not a mapping")
+    for name, (default, parse) in RUN_SETTINGS.items():
+        flag = "--" + name.replace("_", "-")
+        value, kept = getattr(args, name), recorded.get(name, default)
+        if not ((kept is None and default is None) or (type(kept) is int and _parses(parse, kept))):
+            raise XpnetError(f"--resume: {args.save}: its recorded {flag} is {kept!r}")
+        if name in recorded and value is not None and value != kept:
+            raise XpnetError(f"{flag} {value}: {args.save} was trained with {flag} {kept}; --resume goes on with the "
+                             "run's own (leave it out)")
+        setattr(args, name, kept if value is None else value)
+
+
+def _parses(parse: Callable[[str], int], value: int) -> bool:
+    try:
+        return parse(str(value)) == value
+    except argparse.ArgumentTypeError:
+        return False
 
 
 def _resume_optimizer(optimizer: Any, args: argparse.Namespace, saved: dict[str, Any], lr: float, net: Any) -> None:
