@@ -239,8 +239,10 @@ def weights_cases(weights: dict[str, np.ndarray]) -> dict[str, tuple[bytes, str]
                                            "encodes str as 'utf-8'"),
         "object array": (pickle.dumps({"W1": np.array([None])}), "holds a object array"),
         "list, not dict": (pickle.dumps([weights["W1"]]), "expected a dict of NumPy arrays, got list"),
-        "not a pickle": (b"<html>404</html>", "bad.npz: not a weights file"),
-        "empty": (b"", "bad.npz: not a weights file"),
+        "a dict of numbers": (pickle.dumps({"W1": 1.5}), "expected a dict of NumPy arrays, but 'W1' holds float"),
+        "not a pickle": (b"<html>404</html>", "bad.npz: not a weights file: it starts with b'<html>40'"),
+        "text that parses as opcodes": (b"junk\n", "not a weights file: it starts with b'junk\\n'"),
+        "empty": (b"", "bad.npz: not a weights file: it is empty"),
     }
 
 

@@ -18,6 +18,8 @@ from .files import shown
 
 _NUMERIC_KINDS = "biuf"
 PICKLE_OPS_CAP = 1 << 16  # opcodes a weights pickle may hold: about 20 an array, the book's files fewer than 300
+# how a pickle of a dict starts: protocol 2 and later's PROTO, protocol 1's EMPTY_DICT or protocol 0's MARK
+_DICT_STARTS = (b"\x80", b"}", b"(")
 _MEMO_OPS = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
 
 
@@ -159,6 +161,11 @@ def _dtype(*args: object) -> np.dtype:
 
 def unpickle_weights(data: bytes) -> dict[object, np.ndarray]:
     """The object a weights pickle holds, its arrays built; DataError for anything else or too much."""
+    if not data:
+        raise DataError("not a weights file: it is empty")
+    if data[:1] not in _DICT_STARTS:
+        raise DataError(f"not a weights file: it starts with {shown(data[:8])}, neither an .npz archive nor a "
+                        "pickle of a dict")
     # protocol 0's string opcodes decode escapes, and a bad one in a hostile file would warn
     # (DeprecationWarning) on top of the one error that the file gets
     with warnings.catch_warnings():
@@ -174,6 +181,10 @@ def unpickle_weights(data: bytes) -> dict[object, np.ndarray]:
             loaded = _ArraysOnlyUnpickler(io.BytesIO(data), 2 * len(data)).load()
         except (pickle.UnpicklingError, ValueError) as err:
             raise DataError(f"not a weights file ({' '.join(str(err)[:400].split())})") from None
-    if not isinstance(loaded, dict) or not all(isinstance(v, _Array) and v.array is not None for v in loaded.values()):
+    if not isinstance(loaded, dict):
         raise DataError(f"expected a dict of NumPy arrays, got {type(loaded).__name__.strip('_')}")
+    for key, value in loaded.items():
+        if not (isinstance(value, _Array) and value.array is not None):
+            held = type(value).__name__.strip("_")
+            raise DataError(f"expected a dict of NumPy arrays, but {shown(key)} holds {held}")
     return {key: value.array for key, value in loaded.items()}
