@@ -143,15 +143,17 @@ def blocks_by_scatter(images: Array, grid: Grid) -> Array:
 def _patches(x: Array, grid: Grid, blocks: Blocks) -> Array:
     """The patch matrix of ``x`` (N, C, H, W): the copied taps' runs (C rows each) and a row of ones; or, for an
     :attr:`~Grid.exact` grid, each tap at the outputs' positions, (C, N * OH * OW) a tap."""
+    xp = array_namespace(x)
     if grid.exact:
+        # stacked with a block of ones, of which the patch matrix keeps one row: each tap is copied once
         images, s = pad_hw(swap_batch_channels(x), grid.pad), grid.stride
-        xp = array_namespace(x)
-        taps = [xp.reshape(images[:, :, every(i, grid.out_h, s), every(j, grid.out_w, s)], (grid.c, -1))
+        taps = [images[:, :, every(i, grid.out_h, s), every(j, grid.out_w, s)]
                 for i in range(grid.fh) for j in range(grid.fw)]
-    else:
-        flat = blocks(swap_batch_channels(x), grid)
-        taps = [flat[:, run] for run in grid.taps]
-    return array_namespace(x).concat([*taps, full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
+        stacked = xp.stack([*taps, full(taps[0], tuple(taps[0].shape), 1)])
+        return xp.reshape(stacked, ((len(taps) + 1) * grid.c, -1))[: len(taps) * grid.c + 1, :]
+    flat = blocks(swap_batch_channels(x), grid)
+    taps = [flat[:, run] for run in grid.taps]
+    return xp.concat([*taps, full(taps[0][:1, :], (1, taps[0].shape[1]), 1)], axis=0)
 
 
 def full(like: Array, shape: tuple[int | None, ...], value: float = 0) -> Array:
