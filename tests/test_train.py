@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -118,6 +119,67 @@ def test_optimizers_have_the_books_defaults_and_steps() -> None:
         optimizer.update(params, {"W1": g})
         np.testing.assert_allclose(params["W1"], after, rtol=1e-12, err_msg=type(optimizer).__name__)
         assert params["W1"] is start  # in place, as the book's: the layers holding the array see the step
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_an_optimizer_steps_in_parts_of_the_rows_as_it_steps_whole(eager_backend: xpnet.Backend, name: str) -> None:
+    """Copies of an optimizer over disjoint rows of every parameter (views), stepped one after another, then
+    joined, leave the parameters and the state where the whole optimizer's steps do: the update is elementwise.
+    Parts need the optimizer's arrays, made by its first step, and arrays that can be changed in place."""
+    from array_api_compat import is_writeable_array
+
+    rng = np.random.default_rng(2)
+    start = {"W1": rng.standard_normal((5, 3)), "b1": rng.standard_normal(3), "W2": rng.standard_normal((1, 4))}
+    steps = [{key: rng.standard_normal(value.shape) for key, value in start.items()} for _ in range(4)]
+    results = []
+    for count in (1, 2, 3):
+        optimizer = OPTIMIZERS[name](lr=0.05)
+        params = {key: eager_backend.asarray(value.copy()) for key, value in start.items()}
+        pickers = [functools.partial(_rows, index=i, count=count) for i in range(count)]
+        for k, grads in enumerate(steps):
+            grads = {key: eager_backend.asarray(value) for key, value in grads.items()}
+            parts = [optimizer.part(rows, params) for rows in pickers]
+            if (k == 0 and optimizer.slots) or not is_writeable_array(params["W1"]):
+                assert parts == [None] * count
+                optimizer.update(params, grads)
+                continue
+            for part, rows in zip(parts, pickers, strict=True):
+                part.update({key: rows(value) for key, value in params.items()},
+                            {key: rows(value) for key, value in grads.items()})
+            optimizer.join(parts)
+        results.append(({key: xpnet.to_numpy(value) for key, value in params.items()},
+                        {key: np.asarray(value if isinstance(value, int) else xpnet.to_numpy(value))
+                         for key, value in optimizer.state().items()}))
+    for params, state in results[1:]:
+        for key, value in results[0][0].items():
+            np.testing.assert_array_equal(params[key], value, err_msg=key)
+        assert state.keys() == results[0][1].keys()
+        for key, value in results[0][1].items():
+            np.testing.assert_array_equal(state[key], value, err_msg=key)
+
+
+def _rows(array: np.ndarray, index: int, count: int) -> np.ndarray:
+    return array[array.shape[0] * index // count : array.shape[0] * (index + 1) // count, ...]
+
+
+@pytest.mark.parametrize("name", ["momentum", "adagrad", "adam"])
+def test_an_optimizers_state_goes_out_and_comes_in_as_copies(name: str) -> None:
+    """Its arrays change in place as it steps, as the book's do; what :meth:`state` gave and what
+    :meth:`load_state` took do not."""
+    params, grads = {"W1": np.ones(3)}, {"W1": np.full(3, 0.5)}
+    optimizer = OPTIMIZERS[name](lr=0.1)
+    optimizer.update(params, grads)
+    given = optimizer.state()
+    before = {key: np.copy(value) for key, value in given.items()}
+    loaded = {key: np.copy(value) for key, value in given.items()}
+    other = OPTIMIZERS[name](lr=0.1)
+    other.load_state(loaded)
+    for stepping in (optimizer, other):
+        stepping.update(params, grads)
+    for key, value in before.items():
+        np.testing.assert_array_equal(given[key], value, err_msg=key)
+        np.testing.assert_array_equal(loaded[key], value, err_msg=key)
+    assert any(not np.array_equal(optimizer.state()[key], value) for key, value in before.items())
 
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))

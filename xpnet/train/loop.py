@@ -9,7 +9,7 @@ import itertools
 import math
 import operator
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -67,7 +67,7 @@ def train_epoch(
                     params, state, loss_sum = step(params, state, x, t, rows, k, loss_sum, optimizer=optimizer)
                 else:
                     grads, loss = _gradient(net, *_batch(x, t, rows, k), cores, map_)
-                    optimizer.update(net.params, grads)
+                    _update(optimizer, net.params, grads, cores, map_)
                     loss_sum = loss_sum + loss * rows.shape[1]
                 if progress is not None:
                     progress(rows.shape[1])
@@ -117,6 +117,30 @@ def _gradient(net: Model, images: Array, labels: Array, cores: int, map_: Callab
     grads = {key: functools.reduce(operator.add, (weighted_grads[key] for weighted_grads, _ in results))
              for key in results[0][0]}
     return grads, functools.reduce(operator.add, (loss for _, loss in results))
+
+
+def _update(optimizer: Optimizer, params: MutableMapping[str, Array], grads: dict[str, Array], cores: int,
+            map_: Callable[..., Iterator[Any]]) -> None:
+    """``optimizer``'s step, taken in parts, one a core, on ``map_``'s threads where there are several: each
+    part steps its share of the rows of every parameter (the leading axis), in place (see
+    :meth:`~xpnet.train.optimizers.Stateful.part`). Each row's step is the one the whole takes."""
+    pickers = [functools.partial(_share, index=index, count=cores) for index in range(cores)]
+    parts = [optimizer.part(rows, params) for rows in pickers] if cores > 1 else [None]
+    if None in parts:  # one core, or the optimizer's first step, which makes its arrays
+        optimizer.update(params, grads)
+        return
+
+    def step(part: Optimizer, rows: Callable[[Array], Array]) -> None:
+        part.update({key: rows(params[key]) for key in grads}, {key: rows(value) for key, value in grads.items()})
+
+    list(map_(step, parts, pickers))
+    optimizer.join(parts)
+
+
+def _share(array: Array, index: int, count: int) -> Array:
+    """Part ``index`` of ``count`` of ``array``'s rows (its leading axis): a view."""
+    rows = array.shape[0]
+    return array[rows * index // count : rows * (index + 1) // count, ...]
 
 
 def _traceable(net: Model) -> bool:
