@@ -42,7 +42,8 @@ def train_epoch(
     (convolutions): a dense network's mini-batch products are too small to
     share, and a second thread only waits (or, on a loaded machine, stalls).
     On NumPy, which runs each elementwise pass on one core, such a network
-    takes each batch in parts, one a core (see :func:`_gradient`).
+    takes each batch in parts, one a core (see :func:`_gradient`), and the
+    optimizer's step in parts too (:func:`_update`).
     Lazy arrays are refused: their graph would grow with every step.
     """
     refuse_lazy(x, "training")
