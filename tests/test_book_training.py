@@ -408,8 +408,9 @@ def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys,
 
 
 def test_resuming_keeps_the_runs_own_images_and_order(tmp_path, mnist_dir, capsys) -> None:
-    """--resume takes the seed, batch size, --validation and --train-on-test that the file records, so that the
-    flags need not be given again; one given that differs, or a run already as long as asked, changes nothing."""
+    """--resume takes the seed, batch size, --validation and --train-on-test that the file records, and the
+    network's sizes, activation and initial scale, so that the flags need not be given again; one given that
+    differs, or a run already as long as asked, changes nothing."""
     import json
 
     from xpnet.cli import main
@@ -426,6 +427,10 @@ def test_resuming_keeps_the_runs_own_images_and_order(tmp_path, mnist_dir, capsy
         assert main([*common, "--epochs", "3", "--save", str(parts), "--resume", flag, value]) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1 and f"error: {flag} {value}: {parts} was trained with {flag} " in error
+    for flag, value in (("--sizes", "784,30,10"), ("--activation", "relu"), ("--init", "he")):  # the network's own
+        assert main([*common, "--epochs", "3", "--save", str(parts), "--resume", flag, value]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and f"error: {flag} {value}: {parts} holds a network of {flag} " in error
     assert main([*common, "--epochs", "2", "--save", str(parts), "--resume"]) == 0
     assert f"{parts} holds epoch 2 already: nothing to train" in capsys.readouterr().err
     assert parts.read_bytes() == written

@@ -90,16 +90,14 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (saved and isinstance(saved.get("epoch"), int)):
         raise XpnetError(f"--resume: {args.save} holds no epoch of xpnet train to go on from")
     _take_run_settings(args, saved.get("run", {}) if args.resume else {})
+    options = dense_options(args, model)
+    if args.resume and model.dense:
+        _take_saved_network(args, saved, options, model.classes)
     if args.resume and saved["epoch"] >= args.epochs:
         print(f"{args.save} holds epoch {saved['epoch']} already: nothing to train (--epochs {args.epochs} counts "
               "the run's epochs)", file=sys.stderr)
         return 0
     backend = get_backend(args.backend, args.device)
-    options = dense_options(args, model)
-    if args.resume and model.dense:  # the network is the saved one
-        options.update(activation=saved.get("activation", "sigmoid"))
-        options["sizes"] = [w.shape[0] for w, _ in dense_layers(load_weights(args.save, check=None))] + [
-            model.classes]
     net = model.network(backend, seed=args.seed, dtype="float32", **options)
     first_epoch = 1
     if args.resume:
@@ -129,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         _resume_optimizer(optimizer, args, saved, lr, net)
     n = train_set[0].shape[0]
     about = {"model": model.name, "dtype": "float32", "optimizer": args.optimizer, "lr": lr,
-             **({"activation": options["activation"]} if options else {}),
+             **({"activation": options["activation"], "init": options["weight_init_std"]} if options else {}),
              "run": {name: getattr(args, name) for name in RUN_SETTINGS}}
     bar: list[Any] = [None]  # the progress bar of the epoch being trained
     epochs = fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size,
@@ -174,6 +172,21 @@ def _take_run_settings(args: argparse.Namespace, recorded: Any) -> None:
             raise XpnetError(f"{flag} {value}: {args.save} was trained with {flag} {kept}; --resume goes on with the "
                              "run's own (leave it out)")
         setattr(args, name, kept if value is None else value)
+
+
+def _take_saved_network(args: argparse.Namespace, saved: dict[str, Any], options: dict[str, Any], classes: int,
+                        ) -> None:
+    """A resumed dense network is the saved one: its sizes, activation and initial weight scale, in ``options``;
+    --sizes, --activation or --init given otherwise is refused."""
+    sizes = [w.shape[0] for w, _ in dense_layers(load_weights(args.save, check=None))] + [classes]
+    kept = {"sizes": sizes, "activation": saved.get("activation", "sigmoid"), "weight_init_std": saved.get("init")}
+    for flag, name, given in (("--sizes", "sizes", args.sizes), ("--activation", "activation", args.activation),
+                              ("--init", "weight_init_std", args.init)):
+        if given is not None and kept[name] is not None and options[name] != kept[name]:
+            held = ",".join(map(str, kept[name])) if name == "sizes" else kept[name]
+            raise XpnetError(f"{flag} {given}: {args.save} holds a network of {flag} {held}; --resume goes on with "
+                             "it (leave it out)")
+        options[name] = options[name] if kept[name] is None else kept[name]
 
 
 def _parses(parse: Callable[[str], int], value: int) -> bool:
