@@ -72,7 +72,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
                        help="hold the last N training images out of training and score them each epoch")
     train.add_argument("--resume", action="store_true",
                        help="go on from the epoch that the --save file holds (it is written after every epoch), with "
-                       "the run's own seed, batch size, --validation and --train-on-test")
+                       "the run's own seed, batch size, --validation and --train-on-test and its network")
     train.add_argument("--json", action="store_true", help="print each epoch as one JSON object")
     train.set_defaults(run=run)
     return [train]
