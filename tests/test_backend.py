@@ -59,7 +59,17 @@ def test_parallel_map_runs_each_call_with_one_blas_thread() -> None:
 
     with parallel_map(2) as map_:
         threads = list(map_(meet, range(2)))
-    assert threads[0] is threading.current_thread() and threads[1] is not threads[0]  # the caller takes a share
+        assert threads[0] is threading.current_thread() and threads[1] is not threads[0]  # the caller takes a share
+        # more calls than workers: each thread takes the next as it finishes one, so they still pair up
+        assert len(set(map_(meet, range(6)))) == 2
+
+    def fail(k: int) -> int:
+        if k == 1:
+            raise ZeroDivisionError(k)
+        return k
+
+    with parallel_map(2) as map_, pytest.raises(ZeroDivisionError):
+        list(map_(fail, range(8)))
     with parallel_map(1) as map_:
         assert map_ is map
 

@@ -109,6 +109,8 @@ def score(
 
     def batch_counts(start: int) -> Array:
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
+        if executor == "jit":  # the last batch padded to the others' shape: one compiled copy serves them all
+            return count(_padded(x[start:stop, ...], batch_size), _padded(t[start:stop, ...], batch_size), stop - start)
         return count(x[start:stop, ...], t[start:stop, ...])
 
     starts = range(0, n, batch_size)
@@ -143,7 +145,7 @@ def predicted_labels(
     progress: Callable[[int], object] | None = None,
 ) -> np.ndarray:
     """The predicted class of each sample of ``x`` (as :func:`accuracy` reads it), as a NumPy array (n,)."""
-    return _per_batch(model, x, batch_size, workers, progress, lambda xp, scores: xp.argmax(scores, axis=1))
+    return _per_batch(model, x, batch_size, workers, progress, _labels)
 
 
 def probabilities(
@@ -155,21 +157,32 @@ def probabilities(
     progress: Callable[[int], object] | None = None,
 ) -> np.ndarray:
     """The softmax output of each sample of ``x``, as a NumPy array (n, n_out) of the network's dtype."""
-    return _per_batch(model, x, batch_size, workers, progress, lambda xp, scores: softmax(scores))
+    return _per_batch(model, x, batch_size, workers, progress, softmax)
 
 
 def _per_batch(model: Any, x: Array, batch_size: int, workers: int, progress: Callable[[int], object] | None,
-               result: Callable[[Any, Array], Array]) -> np.ndarray:
-    """``result(xp, scores)`` of each batch of ``x``, brought to NumPy and joined along the first axis."""
+               result: Callable[[Array], Array]) -> np.ndarray:
+    """``result(scores)`` of each batch of ``x``, brought to NumPy and joined along the first axis; through one
+    compiled copy where the library compiles (the last batch padded to the others' shape)."""
     _check_model(model)
     xp = array_namespace(x)
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
     n = x.shape[0]
     _check_samples(model, x)
-    plan = model.inference(pixels=x.dtype == xp.uint8)
+    pixels = x.dtype == xp.uint8
+    if compiles(x):
+        jitted, weights = compiled(_bound_result, x, model, static=("pixels", "result")), dict(model.params)
+
+        def results(images: Array) -> Array:
+            return jitted(weights, _padded(images, batch_size), pixels=pixels, result=result)[: images.shape[0], ...]
+    else:
+        plan = model.inference(pixels=pixels)
+
+        def results(images: Array) -> Array:
+            return result(plan.forward(images))
 
     def of_batch(start: int) -> np.ndarray:
-        batch = to_numpy(result(xp, plan.forward(x[start : min(start + batch_size, n), ...])))
+        batch = to_numpy(results(x[start : min(start + batch_size, n), ...]))
         if progress is not None:
             progress(batch.shape[0])
         return batch
@@ -216,17 +229,30 @@ def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
     if executor == "jit":
         jitted = compiled(_bound_count, x, model, static=("pixels", "counts_dtype"))
         weights = dict(model.params)
-        return lambda images, targets: jitted(weights, images, targets, pixels=pixels, counts_dtype=counts_dtype)
+        return lambda images, targets, rows: jitted(weights, images, targets, rows, pixels=pixels,
+                                                    counts_dtype=counts_dtype)
     plan = model.inference(pixels=pixels)  # rewritten once for the whole pass
     return lambda images, targets: _count(plan, images, targets, counts_dtype)
 
 
-def _bound_count(model: Any, weights: dict[str, Array], images: Array, targets: Array, *, pixels: bool,
-                 counts_dtype: Any) -> Array:
-    return _count(model.bound(weights).inference(pixels=pixels), images, targets, counts_dtype)
+def _bound_count(model: Any, weights: dict[str, Array], images: Array, targets: Array, rows: int, *,
+                 pixels: bool, counts_dtype: Any) -> Array:
+    return _count(model.bound(weights).inference(pixels=pixels), images, targets, counts_dtype, rows)
 
 
-def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any) -> Array:
+def _padded(batch: Array, size: int) -> Array:
+    """``batch`` with rows of zeros appended up to ``size`` rows."""
+    missing = size - batch.shape[0]
+    if missing == 0:
+        return batch
+    xp = array_namespace(batch)
+    zeros = xp.zeros((missing, *batch.shape[1:]), dtype=batch.dtype, device=device(batch))
+    return xp.concat([batch, zeros], axis=0)
+
+
+def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any, rows: int | None = None) -> Array:
+    """The counts of one batch (see :func:`_batch_counter`); with ``rows``, of its first ``rows`` samples only
+    (the rest pad it, and count nowhere)."""
     xp = array_namespace(images, targets)
     scores = plan.forward(images)
     n_out = scores.shape[-1]
@@ -239,13 +265,25 @@ def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any) -> Array
         strays = (xp.sum(xp.astype(targets == 1, counts_dtype), axis=1) != 1) | (
             xp.sum(xp.astype(targets != 0, counts_dtype), axis=1) != 1)
     nan_rows = xp.any(xp.isnan(scores), axis=1)
-    hits = (xp.argmax(scores, axis=1) == labels) & ~nan_rows
+    hits, named = (xp.argmax(scores, axis=1) == labels) & ~nan_rows, ~strays  # a stray row names no class
+    if rows is not None:
+        real = xp.arange(scores.shape[0], device=device(scores)) < rows
+        hits, nan_rows, strays, named = hits & real, nan_rows & real, strays & real, named & real
     classes = xp.arange(n_out, dtype=labels.dtype, device=device(labels))
-    of_class = (labels[:, None] == classes[None, :]) & ~strays[:, None]  # (n, n_out): a stray row names no class
+    of_class = (labels[:, None] == classes[None, :]) & named[:, None]  # (n, n_out)
     totals = xp.stack([xp.count_nonzero(hits), xp.count_nonzero(nan_rows), xp.count_nonzero(strays)])
     by_class = xp.stack([xp.sum(xp.astype(of_class, counts_dtype), axis=0),
                          xp.sum(xp.astype(of_class & hits[:, None], counts_dtype), axis=0)])
     return xp.concat([xp.astype(totals, counts_dtype), xp.reshape(by_class, (-1,))])
+
+
+def _labels(scores: Array) -> Array:
+    return array_namespace(scores).argmax(scores, axis=1)
+
+
+def _bound_result(model: Any, weights: dict[str, Array], images: Array, *, pixels: bool,
+                  result: Callable[[Array], Array]) -> Array:
+    return result(model.bound(weights).inference(pixels=pixels).forward(images))
 
 
 def _eager_tally(
