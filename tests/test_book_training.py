@@ -441,6 +441,34 @@ def test_resuming_keeps_the_runs_own_images_and_order(tmp_path, mnist_dir, capsy
     assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]
 
 
+def test_a_network_trained_in_float64_is_saved_resumed_and_scored_in_float64(tmp_path, mnist_dir, capsys) -> None:
+    import json
+
+    from xpnet.cli import main
+    from xpnet.datasets.mnist import load_array
+
+    saved = tmp_path / "w.npz"
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "500", "--data-dir", str(mnist_dir), "--quiet",
+              "--save", str(saved)]
+    assert main([*common, "--epochs", "1", "--dtype", "float64"]) == 0
+    assert {value.dtype for value in xpnet.load_weights(saved).values()} == {np.dtype("float64")}
+    capsys.readouterr()
+    assert main([*common, "--epochs", "2", "--resume", "--dtype", "float32"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"--dtype float32: {saved} holds a network of --dtype float64" in error
+    assert main([*common, "--epochs", "2", "--resume"]) == 0
+    assert {value.dtype for value in xpnet.load_weights(saved).values()} == {np.dtype("float64")}
+    capsys.readouterr()
+    weights = xpnet.load_weights(saved)  # the saved network's classes, restated in float64
+    hidden = 1 / (1 + np.exp(-(load_array("test", "images", mnist_dir).reshape(-1, 784) / 255 @ weights["W1"]
+                               + weights["b1"])))
+    expected = np.mean(np.argmax(hidden @ weights["W2"] + weights["b2"], axis=1)
+                       == load_array("test", "labels", mnist_dir))
+    assert main(["infer", "--weights", str(saved), "--data-dir", str(mnist_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dtype"] == "float64" and report["accuracy"] == expected
+
+
 @pytest.mark.parametrize("run", [[4], {"seed": -1}, {"batch_size": 2.5}, {"validation": True}, {"seed": "0"}])
 def test_a_damaged_record_of_the_run_is_one_line(tmp_path, mnist_dir, capsys, run: object) -> None:
     from xpnet.cli import main

@@ -75,8 +75,9 @@ def add_model_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def add_weights_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dtype", choices=FLOAT_DTYPES, help="the network's float dtype (default float32; float16 "
-                        "runs the book's half_float_network.py experiment)")
+    parser.add_argument("--dtype", choices=FLOAT_DTYPES, help="the network's float dtype (default: the one a weights "
+                        "file of xpnet train records, else float32; float16 runs the book's half_float_network.py "
+                        "experiment)")
     variables = ", ".join(f"${model.weights_variable} for {name}" for name, model in MODELS.items()
                           if model.weights_variable)
     parser.add_argument("--weights", help="weights .pkl or .npz (default: the book's for the model, downloaded from "
@@ -142,6 +143,8 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
         raise XpnetError(f"--activation is for dense networks such as --model mlp; {args.model} has its own")
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
+    if hasattr(args, "dtype") and not args.dtype and about.get("dtype") in FLOAT_DTYPES:
+        args.dtype = about["dtype"]  # scored in the dtype it was trained in
     return MODELS[args.model]
 
 

@@ -14,7 +14,9 @@ from ._common import add_model_arg, chosen_model
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     export = commands.add_parser("export", help="write a network as an ONNX model, traced from xpnet's own code")
     add_model_arg(export)
-    export.add_argument("--dtype", choices=("float32", "float64"), help="the network's dtype (default float32)")
+    export.add_argument("--dtype", choices=("float32", "float64"),
+                        help="the network's dtype (default: the one a weights file of xpnet train records, "
+                        "else float32)")
     export.add_argument("--weights", help="weights .pkl or .npz (default: the book's for the model)")
     export.add_argument("--input", choices=INPUTS, default="uint8",
                         help="the model's input: uint8 pixels, scaled inside the graph (default), or float32 in [0, 1]")

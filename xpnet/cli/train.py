@@ -33,6 +33,7 @@ from ._common import (
 )
 
 # The command line's learning rates: higher than the book's class defaults, so that a few epochs show learning.
+TRAIN_DTYPES = ("float32", "float64")  # the first is the default
 TRAIN_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05, "rmsprop": 0.002, "adam": 0.005}
 
 
@@ -64,6 +65,8 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train.add_argument("--lr", type=finite_positive, help="learning rate (default: "
                        + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
     train.add_argument("--seed", type=RUN_SETTINGS["seed"][1], help="seeds the weights and the batch order (default 0)")
+    train.add_argument("--dtype", choices=TRAIN_DTYPES, help="the network's float dtype (default float32; the book "
+                       "trains in float64)")
     add_dense_args(train)
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
     train.add_argument("--train-on-test", type=RUN_SETTINGS["train_on_test"][1], metavar="N",
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not (saved and isinstance(saved.get("epoch"), int)):
         raise XpnetError(f"--resume: {args.save} holds no epoch of xpnet train to go on from")
     _take_run_settings(args, saved.get("run", {}) if args.resume else {})
+    _take_dtype(args, saved if args.resume else None)
     options = dense_options(args, model)
     if args.resume and model.dense:
         _take_saved_network(args, saved, options, model.classes)
@@ -98,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
               "the run's epochs)", file=sys.stderr)
         return 0
     backend = get_backend(args.backend, args.device)
-    net = model.network(backend, seed=args.seed, dtype="float32", **options)
+    net = model.network(backend, seed=args.seed, dtype=args.dtype, **options)
     first_epoch = 1
     if args.resume:
         net.load_params(args.save)
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         _resume_optimizer(optimizer, args, saved, lr, net)
     n = train_set[0].shape[0]
-    about = {"model": model.name, "dtype": "float32", "optimizer": args.optimizer, "lr": lr,
+    about = {"model": model.name, "dtype": args.dtype, "optimizer": args.optimizer, "lr": lr,
              **({"activation": options["activation"], "init": options["weight_init_std"]} if options else {}),
              "run": {name: getattr(args, name) for name in RUN_SETTINGS}}
     bar: list[Any] = [None]  # the progress bar of the epoch being trained
@@ -172,6 +176,20 @@ def _take_run_settings(args: argparse.Namespace, recorded: Any) -> None:
             raise XpnetError(f"{flag} {value}: {args.save} was trained with {flag} {kept}; --resume goes on with the "
                              "run's own (leave it out)")
         setattr(args, name, kept if value is None else value)
+
+
+def _take_dtype(args: argparse.Namespace, saved: dict[str, Any] | None) -> None:
+    """--dtype, float32 by default; a resumed run's own, from its file (one given that differs is refused)."""
+    if saved is None:
+        args.dtype = args.dtype or TRAIN_DTYPES[0]
+        return
+    kept = saved.get("dtype", TRAIN_DTYPES[0])
+    if kept not in TRAIN_DTYPES:
+        raise XpnetError(f"--resume: {args.save}: its recorded dtype is {kept!r}")
+    if args.dtype is not None and args.dtype != kept:
+        raise XpnetError(f"--dtype {args.dtype}: {args.save} holds a network of --dtype {kept}; --resume goes on "
+                         "with it (leave it out)")
+    args.dtype = kept
 
 
 def _take_saved_network(args: argparse.Namespace, saved: dict[str, Any], options: dict[str, Any], classes: int,
