@@ -296,36 +296,18 @@ def _eager_tally(
     """The sum of ``batch_counts`` over ``starts`` on device ``on``; each worker takes the next batch when it
     is done with one, so that a worker slowed down (a shared machine) leaves the others more."""
     lock = threading.Lock()
-    pending = iter(starts)
-    abandoned = threading.Event()  # a share failed or the caller was interrupted: the other shares stop
 
-    def share_tally(_: int) -> Array | None:
-        tally = None  # built from the first batch's counts, so it lives where they do
-        try:
-            while not abandoned.is_set():
-                with lock:
-                    start = next(pending, None)
-                if start is None:
-                    break
-                counts = batch_counts(start)
-                tally = counts if tally is None else tally + counts
-                if progress is not None:
-                    with lock:
-                        progress(min(starts.step, starts.stop - start))
-        except BaseException:
-            abandoned.set()
-            raise
-        return tally
+    def counted(start: int) -> Array:
+        counts = batch_counts(start)
+        if progress is not None:
+            with lock:
+                progress(min(starts.step, starts.stop - start))
+        return counts
 
     with parallel_map(max(workers, 1), on) as map_:
-        try:
-            shares = list(map_(share_tally, range(max(workers, 1))))
-        except BaseException:
-            abandoned.set()
-            raise
-    shares = [share for share in shares if share is not None]  # a worker may have found no batch left
-    xp = array_namespace(*shares)
-    return xp.sum(xp.stack(shares), axis=0)
+        counts = list(map_(counted, starts))
+    xp = array_namespace(*counts)
+    return xp.sum(xp.stack(counts), axis=0)
 
 
 def _check_model(model: Any) -> None:
