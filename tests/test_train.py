@@ -293,13 +293,22 @@ def test_each_optimizer_learns(name: str, mnist_test) -> None:
 
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_a_compiled_step_trains_as_the_eager_loop_does(name: str, mnist_test) -> None:
-    """On JAX an epoch runs as one compiled function a step (weights and the optimizer's state as arguments);
-    it takes the steps the eager loop takes on NumPy from the same start, on the same batches (two epochs, so
-    that the optimizer's state goes from one epoch to the next)."""
+    """On JAX an epoch runs as one compiled function a step (weights and the optimizer's state as arguments),
+    compiled once a run for each batch shape; it takes the steps the eager loop takes on NumPy from the same
+    start, on the same batches (two epochs, so that the optimizer's state goes from one epoch to the next)."""
     from xpnet.backends.runtime import compiles
     from xpnet.train.loop import _traceable
 
     pytest.importorskip("jax", reason="optional backend jax not installed: pip install 'xpnet[jax]'")
+    from jax import monitoring
+
+    compilations: list[str] = []  # JAX's, from here on
+
+    def note(event: str, _: float, **__: object) -> None:
+        if event.endswith("backend_compile_duration"):
+            compilations.append(event)
+
+    monitoring.register_event_duration_secs_listener(note)
     images, labels = mnist_test
     results = {}
     for spec in ("numpy", "jax"):
@@ -309,7 +318,10 @@ def test_a_compiled_step_trains_as_the_eager_loop_does(name: str, mnist_test) ->
         assert _traceable(net) and compiles(backend.asarray(images[:1])) == (spec == "jax")
         optimizer, rng = OPTIMIZERS[name](lr=0.05 if name != "adam" else 0.005), np.random.default_rng(1)
         x, t = backend.asarray(images[:1000]), backend.asarray(labels[:1000])
-        losses = [train_epoch(net, x, t, optimizer, rng, batch_size=96) for _ in range(2)]  # a last batch of 40
+        losses = [train_epoch(net, x, t, optimizer, rng, batch_size=96)]  # a last batch of 40
+        compiled_in_the_first = len(compilations)
+        losses.append(train_epoch(net, x, t, optimizer, rng, batch_size=96))
+        assert len(compilations) == compiled_in_the_first, "the second epoch compiled its step again"
         results[spec] = losses, {key: xpnet.to_numpy(value) for key, value in net.params.items()}
     np.testing.assert_allclose(results["jax"][0], results["numpy"][0], rtol=1e-4)
     for key, value in results["numpy"][1].items():

@@ -57,7 +57,12 @@ def train_epoch(
     # a library that compiles takes each step as one compiled function of the weights and the optimizer's state,
     # which picks its batch from the data itself: each operation outside it would cost a dispatch
     step = compiled(_step, x, net, static=("optimizer",)) if compiles(x) and _traceable(net) else None
-    params, state = (dict(net.params), optimizer.state()) if step else (None, None)
+    params, state = None, None
+    if step:  # arguments of the kinds the step returns (its counts as arrays), so it is compiled once a run
+        optimizer.ready(net.params)
+        params = dict(net.params)
+        state = {name: xp.asarray(value, device=device(x)) if name in optimizer.counters else value
+                 for name, value in optimizer.state().items()}
     loss_sum = xp.zeros((), dtype=net.dtype, device=device(x))
     cores = _cores(net)
     blas = contextlib.nullcontext() if getattr(net, "large_products", False) else single_threaded_blas()

@@ -52,6 +52,12 @@ class Stateful:
         clone._apply(state, lambda count: count)
         return clone
 
+    def ready(self, params: Mapping[str, Array]) -> None:
+        """Give every slot an array for each of ``params`` (zeros), as the first step would: a compiled step then
+        takes arguments of the same kinds from the first step on, and is compiled once."""
+        for key, value in params.items():
+            self._ready(key, value)
+
     def part(self, rows: Callable[[Array], Array], params: Mapping[str, Array]) -> Stateful | None:
         """A copy that steps the part of each of ``params`` that ``rows`` picks (a view of its array), its slots
         the same views of this one's, which its steps change in place: copies over disjoint parts, stepped side
