@@ -80,17 +80,18 @@ def test_jax_compiles_each_batch_shape_once_and_never_uses_stale_weights(mnist_t
 
 
 def test_jax_compiles_one_pass_for_every_batch_the_short_last_one_too(mnist_test, monkeypatch) -> None:
-    """The last batch is padded to the others' shape, its padding counted nowhere: one compilation a pass."""
+    """The last batch is padded to the others' shape, its padding counted nowhere: one compilation a pass;
+    fewer samples than a batch are not padded."""
     need("jax")
     from xpnet import scoring
 
-    traced: list[str] = []
+    traced: list[tuple[str, int]] = []
 
     def counted(name: str):
         original = getattr(scoring, name)
 
         def counting(*args, **kwargs):
-            traced.append(name)  # runs once per trace, never for a compiled call
+            traced.append((name, args[2].shape[0]))  # (network, weights, images, ...): once per trace
             return original(*args, **kwargs)
 
         return counting
@@ -111,7 +112,8 @@ def test_jax_compiles_one_pass_for_every_batch_the_short_last_one_too(mnist_test
     assert result.class_images == tuple(int(np.sum(t == k)) for k in range(10))
     assert result.class_correct == tuple(int(np.sum((expected == t) & (t == k))) for k in range(10))
     np.testing.assert_array_equal(scoring.predicted_labels(network, backend.asarray(x), 100), expected)
-    assert traced == ["_bound_count", "_bound_result"]
+    np.testing.assert_array_equal(scoring.predicted_labels(network, backend.asarray(x[:3]), 100), expected[:3])
+    assert traced == [("_bound_count", 100), ("_bound_result", 100), ("_bound_result", 3)]
 
 
 @pytest.mark.slow

@@ -110,7 +110,8 @@ def score(
     def batch_counts(start: int) -> Array:
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
         if executor == "jit":  # the last batch padded to the others' shape: one compiled copy serves them all
-            return count(_padded(x[start:stop, ...], batch_size), _padded(t[start:stop, ...], batch_size), stop - start)
+            size = min(batch_size, n)  # fewer samples than a batch are one batch of their own size
+            return count(_padded(x[start:stop, ...], size), _padded(t[start:stop, ...], size), stop - start)
         return count(x[start:stop, ...], t[start:stop, ...])
 
     starts = range(0, n, batch_size)
@@ -172,9 +173,10 @@ def _per_batch(model: Any, x: Array, batch_size: int, workers: int, progress: Ca
     pixels = x.dtype == xp.uint8
     if compiles(x):
         jitted, weights = compiled(_bound_result, x, model, static=("pixels", "result")), dict(model.params)
+        size = min(batch_size, n)  # fewer samples than a batch are one batch of their own size
 
         def results(images: Array) -> Array:
-            return jitted(weights, _padded(images, batch_size), pixels=pixels, result=result)[: images.shape[0], ...]
+            return jitted(weights, _padded(images, size), pixels=pixels, result=result)[: images.shape[0], ...]
     else:
         plan = model.inference(pixels=pixels)
 
