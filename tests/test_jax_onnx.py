@@ -48,6 +48,21 @@ def test_float64_without_jaxs_64_bit_mode_is_one_line(mnist_dir: Path) -> None:
                              "JAX_ENABLE_X64=1)\n")
 
 
+def test_a_float64_file_on_jax_without_64_bit_mode_names_both_ways_out(tmp_path: Path, mnist_dir: Path) -> None:
+    need("jax")
+    saved = tmp_path / "w.npz"
+    weights = {key: value.astype(np.float64) for key, value in xpnet.load_weights(weights_of("mlp")).items()}
+    xpnet.io.weights.save_weights(saved, weights, about={"model": "mlp", "dtype": "float64"})
+    env = {"JAX_ENABLE_X64": "0"}
+    result = xpnet_cli("infer", "--backend", "jax", "--weights", str(saved), "--data-dir", str(mnist_dir), env=env)
+    assert result.returncode == 2 and result.stderr == (
+        "xpnet infer: error: jax on cpu:0 has no float64 (turn on JAX's 64-bit mode: JAX_ENABLE_X64=1); "
+        f"{saved} was trained in float64 (--dtype float32 scores it in float32)\n")
+    result = xpnet_cli("infer", "--backend", "jax", "--weights", str(saved), "--data-dir", str(mnist_dir), "--dtype",
+                       "float32", env=env)
+    assert result.returncode == 0 and result.stdout.splitlines()[0] == "Accuracy:0.9352", result.stderr
+
+
 @pytest.mark.slow
 def test_jax_equals_numpy(mnist_test) -> None:
     """The same scores and classes on JAX as on NumPy, for every model; the ConvNets at the book's accuracy."""

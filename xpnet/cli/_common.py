@@ -17,7 +17,7 @@ import numpy as np
 from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend, to_numpy
 from ..backends.runtime import reuse_freed_memory
 from ..config import get_config
-from ..errors import DataError, XpnetError
+from ..errors import BackendError, DataError, XpnetError
 from ..io.weights import read_about
 from ..models import MODELS, ModelEntry
 
@@ -143,7 +143,8 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
         raise XpnetError(f"--activation is for dense networks such as --model mlp; {args.model} has its own")
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
-    if hasattr(args, "dtype") and not args.dtype and about.get("dtype") in FLOAT_DTYPES:
+    args.dtype_recorded = hasattr(args, "dtype") and not args.dtype and about.get("dtype") in FLOAT_DTYPES
+    if args.dtype_recorded:
         args.dtype = about["dtype"]  # scored in the dtype it was trained in
     return MODELS[args.model]
 
@@ -198,6 +199,11 @@ def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend, 
     options = {"activation": args.activation} if getattr(args, "activation", None) else {}
     try:
         network = model.load(backend, args.weights, args.dtype, **options)
+    except BackendError as err:
+        if getattr(args, "dtype_recorded", False):
+            raise BackendError(f"{err}; {args.weights} was trained in {args.dtype} (--dtype float32 scores it in "
+                               "float32)") from None
+        raise
     except DataError as err:
         fits = [] if args.model_named or not args.weights else [
             name for name, other in MODELS.items() if other is not model and _loads(other, backend, args.weights)]
