@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ def test_infer_on_jax_prints_the_books_accuracy(mnist_dir: Path, x64: str) -> No
                        str(weights_of("mlp")), env={"JAX_ENABLE_X64": x64})
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0] == "Accuracy:0.9352" and result.stderr == ""
+    timing = re.search(r": (\d+\.\d+) s \((\d+\.\d+) s of it compiling\), ", result.stdout.splitlines()[1])
+    assert timing and 0 < float(timing[2]) <= float(timing[1]), result.stdout  # the first batch pays for it
 
 
 def test_float64_without_jaxs_64_bit_mode_is_one_line(mnist_dir: Path) -> None:

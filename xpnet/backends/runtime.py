@@ -158,6 +158,26 @@ def compiles(like: Any) -> bool:
     return is_jax_array(like)
 
 
+_COMPILING = {"seconds": 0.0, "listening": False}  # JAX's compilation time in this process, once asked for
+
+
+def compile_seconds(like: Any) -> float | None:
+    """Seconds the library of ``like`` has spent compiling (tracing, lowering, compiling) in this process since
+    the first call of this function; None for a library that does not compile."""
+    if not compiles(like):
+        return None
+    if not _COMPILING["listening"]:
+        from jax import monitoring
+
+        def note(event: str, seconds: float, **_: Any) -> None:
+            if event.startswith("/jax/core/compile/"):
+                _COMPILING["seconds"] += seconds
+
+        monitoring.register_event_duration_secs_listener(note)
+        _COMPILING["listening"] = True
+    return _COMPILING["seconds"]
+
+
 def compiled(function: Callable[..., Any], like: Any, owner: Any, static: tuple[str, ...] = ()) -> Callable[..., Any]:
     """``function(owner, *args)`` compiled for the library of ``like`` where it has a compiler, as a function of
     ``*args``; elsewhere ``function`` with ``owner`` bound.

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..backends import LIBRARIES
-from ..backends.runtime import lazy_workers, use_scheduler
+from ..backends.runtime import compile_seconds, lazy_workers, use_scheduler
 from ..errors import XpnetError
 from ..io.files import check_image_files, check_npy, load_npy
 from ..scoring import score
@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         x, t = backend.asarray(images), backend.asarray(labels)
     x = backend.xp.reshape(x, (x.shape[0], -1))
+    compiling = compile_seconds(x)  # JAX's first batches pay for compiling the pass, which is said apart
     with progress_bar(x.shape[0], backend.batch_size) as update:
         try:
             result = score(network, x, t, backend.batch_size, progress=update, workers=backend.workers,
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             source = args.labels if args.labels and str(err).startswith("t ") else args.images
             raise XpnetError(f"{source or 'MNIST test set'}: {err}") from None
     seconds = time.perf_counter() - start
+    compiling = None if compiling is None else compile_seconds(x) - compiling
     n = x.shape[0]
     report = {
         "accuracy": result.accuracy,
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "workers": workers,
         "seconds": seconds,
         "images_per_s": n / seconds,
+        **({} if compiling is None else {"compile_seconds": compiling}),
         "per_class": [{"class": k, "images": count, "correct": right, "accuracy": share}
                       for k, (count, right, share) in enumerate(zip(result.class_images, result.class_correct,
                                                                     result.class_accuracy, strict=True))],
@@ -110,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
             shown = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
             print(f"{row['class']:>5}  {row['images']:>6}  {row['correct']:>7}  {shown:>8}")
     print(f"{n} images, {model.name} in {report['dtype']}, on {backend.name} ({backend.device}), "
-          f"{'chunks' if backend.lazy else 'batch'} {backend.batch_size} x {workers} worker(s): {seconds:.3f} s, "
+          f"{'chunks' if backend.lazy else 'batch'} {backend.batch_size} x {workers} worker(s): {seconds:.3f} s"
+          f"{'' if compiling is None else f' ({compiling:.3f} s of it compiling)'}, "
           f"{report['images_per_s']:,.0f} images/s")
     return 0
