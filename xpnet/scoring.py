@@ -288,13 +288,8 @@ def _bound_result(model: Any, weights: dict[str, Array], images: Array, *, pixel
     return result(model.bound(weights).inference(pixels=pixels).forward(images))
 
 
-def _eager_tally(
-    batch_counts: Callable[[int], Array],
-    starts: range,
-    workers: int,
-    on: Any,
-    progress: Callable[[int], object] | None,
-) -> Array:
+def _eager_tally(batch_counts: Callable[[int], Array], starts: range, workers: int, on: Any,
+                 progress: Callable[[int], object] | None) -> Array:
     """The sum of ``batch_counts`` over ``starts`` on device ``on``; each worker takes the next batch when it
     is done with one, so that a worker slowed down (a shared machine) leaves the others more."""
     lock = threading.Lock()
