@@ -33,9 +33,12 @@ def parallel_map(workers: int = 1, device: Any = None) -> Iterator[Callable[...,
     waiting: its memory is already in use, where a new thread's may first be faulted in (``xpnet infer
     --model deep_convnet``: 2% to 7% faster). A call that raises stops the others from taking more.
     """
-    scope = device if _is_cupy_device(device) else nullcontext()
+    def on_device() -> Any:
+        """``device`` made current where that is a per-thread setting (CuPy), else nothing to do."""
+        return device if _is_cupy_device(device) else nullcontext()
+
     if workers == 1:
-        with scope:
+        with on_device():
             yield map
         return
     from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +53,7 @@ def parallel_map(workers: int = 1, device: Any = None) -> Iterator[Callable[...,
             def take_calls(k: int | None = None) -> None:
                 """Call ``k`` (if given), then the next pending call, until none is left."""
                 try:
-                    with device if _is_cupy_device(device) else nullcontext():
+                    with on_device():
                         while not abandoned.is_set():
                             if k is None:
                                 with lock:
