@@ -95,8 +95,9 @@ def read_capped(path: str | os.PathLike[str], cap: int, what: str) -> bytes:
         if size > cap:
             raise DataError(f"{path}: {size:,} bytes, more than the {cap // MiB} MiB that {what} may hold")
         data = file.read(size + 1)  # read(n) reserves n bytes up front: ask for what is there
-    if len(data) != size:
-        raise DataError(f"{path}: changed while being read")
+    if len(data) != size:  # a file written meanwhile, or a system file whose size is not its content's (/proc's)
+        raise DataError(f"{path}: {size:,} bytes by its size, {'more' if len(data) > size else 'fewer'} when read: "
+                        f"changed while being read, or not a file of data (/proc, /sys)")
     return data
 
 
