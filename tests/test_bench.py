@@ -66,19 +66,23 @@ def test_bench_train_times_xpnet_the_book_and_pytorch(tmp_path: Path, mnist_dir:
     assert f"training {model}{shape}: one epoch of {recipe} over {images:,} images, batch 100" in result.stdout
 
 
-def test_bench_train_takes_a_dense_networks_shape(tmp_path: Path, mnist_dir: Path) -> None:
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+def test_bench_train_takes_a_dense_networks_shape(tmp_path: Path, mnist_dir: Path, backend: str) -> None:
     """Chapter 5's network (784-50-10 with ReLU) as ``train`` shapes it: the report names it and counts its
-    products, forward and backward: 3 x 2 x (784 x 50 + 50 x 10) per image."""
+    products, forward and backward: 3 x 2 x (784 x 50 + 50 x 10) per image. On another library's CPU, xpnet on
+    NumPy is timed in the same run."""
+    pytest.importorskip(backend, reason=f"optional backend {backend} not installed: pip install 'xpnet[{backend}]'")
     result = subprocess.run(
         [sys.executable, "scripts/bench.py", "--train", "--sizes", "784,50,10", "--activation", "relu", "--repeats",
-         "1", "--no-torch", "--data-dir", str(mnist_dir), "--json"],
+         "1", "--no-torch", "--backend", backend, "--data-dir", str(mnist_dir), "--json"],
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["sizes"] == [784, 50, 10] and report["activation"] == "relu"
+    assert report["sizes"] == [784, 50, 10] and report["activation"] == "relu" and report["backend"] == backend
     assert report["flops_per_image"] == 3 * 2 * (784 * 50 + 50 * 10)
-    assert set(report["methods"]) == {"xpnet", "the book's layers"}
+    assert set(report["methods"]) == {"xpnet", "the book's layers"} | ({"xpnet on NumPy"} if backend != "numpy"
+                                                                        else set())
 
 
 @pytest.mark.slow

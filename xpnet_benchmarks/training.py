@@ -27,7 +27,8 @@ def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels
                  with_torch: bool = True, batch_size: int = 100,
                  options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Time one epoch of ``model`` over the first images of ``images`` ((n, 784) uint8; labels (n,)), xpnet in
-    float32 on ``backend`` beside the book's layers and PyTorch on the CPU; the median of ``repeats`` counts
+    float32 on ``backend`` beside the book's layers and PyTorch on the CPU (and xpnet on NumPy, where ``backend``
+    is another library's CPU); the median of ``repeats`` counts
     (the weights go on learning between them). ``options``: the network's (a dense network's ``sizes``,
     ``activation``, ``weight_init_std``), for all three."""
     options = options or {}
@@ -44,6 +45,9 @@ def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels
         "the book's layers": _book_epoch(model.network(get_backend("cpu"), **options), initial, images, labels,
                                          optimizer, lr, batch_size),
     }
+    if backend.name != "numpy" and not backend.on_gpu:  # another library on the CPU, against NumPy in the same run
+        epochs["xpnet on NumPy"] = _numpy_epoch(model, initial, images, labels, XPNET_OPTIMIZERS[optimizer](lr),
+                                                batch_size, options)
     if with_torch and not backend.on_gpu and torch_installed():
         from .pytorch import trainer
 
@@ -57,6 +61,17 @@ def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels
     for result in report["methods"].values():
         result["gflops"] = flops * result["images_per_s"] / 1e9
     return report
+
+
+def _numpy_epoch(model: ModelEntry, initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
+                 optimizer: Any, batch_size: int, options: dict[str, Any]) -> Callable[[], float]:
+    """An epoch of xpnet on NumPy (float32), from the same initial weights and in batches of the same order."""
+    backend = get_backend("cpu")
+    net = model.network(backend, seed=0, dtype="float32", **options)
+    net.params = {key: np.array(value) for key, value in initial.items()}  # writable copies (JAX's are not)
+    x, t = backend.asarray(images), backend.asarray(labels)
+    rng = np.random.default_rng(0)
+    return lambda: train_epoch(net, x, t, optimizer, rng, batch_size)
 
 
 def _book_epoch(net: Model, initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
