@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import xpnet
+from xpnet.cli._common import positive_int
 from xpnet.datasets.mnist import load_mnist
 from xpnet.plots import output_format, save_series
 from xpnet.train import (
@@ -206,12 +207,13 @@ CHAPTERS = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("chapter", choices=tuple(CHAPTERS))
-    parser.add_argument("--backend", default="numpy")
-    parser.add_argument("--device", default="cpu")
+    parser = argparse.ArgumentParser(description=__doc__.split("``--backend``")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapter", choices=tuple(CHAPTERS), help="the recipe to rerun (see the list above)")
+    parser.add_argument("--backend", default="numpy", help="numpy, torch, jax, array_api_strict, ... (default numpy)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, or the backend's own (default cpu)")
     parser.add_argument("--dtype", default=None, help="the networks' dtype (default: the backend's default float)")
-    parser.add_argument("--epochs", type=int, default=20, help="ch7 and ch8 (default 20, the book's)")
+    parser.add_argument("--epochs", type=positive_int, default=20, help="ch7 and ch8 (default 20, the book's)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the weights and NumPy's global generator")
     parser.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
     parser.add_argument("--plot", metavar="PNG", help="draw the chapter's figure from the run to PNG")
@@ -219,9 +221,12 @@ def main() -> int:
     if args.plot:
         output_format(args.plot)  # a name matplotlib cannot write is refused before the run, not after
     np.random.seed(args.seed)
-    backend = xpnet.get_backend(args.backend, args.device)
-    flat = args.chapter.startswith(("ch5", "ch6"))
-    data = load_mnist(normalize=True, flatten=flat, one_hot_label=args.chapter == "ch5", data_dir=args.data_dir)
+    try:  # what the user can fix (a backend, the data) ends the run in one line, as xpnet's commands do
+        backend = xpnet.get_backend(args.backend, args.device)
+        flat = args.chapter.startswith(("ch5", "ch6"))
+        data = load_mnist(normalize=True, flatten=flat, one_hot_label=args.chapter == "ch5", data_dir=args.data_dir)
+    except (xpnet.XpnetError, OSError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     start = time.perf_counter()
     panels = CHAPTERS[args.chapter](data, backend, args)
     report(chapter=args.chapter, backend=str(backend), seconds=time.perf_counter() - start)

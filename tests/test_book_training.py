@@ -555,6 +555,21 @@ def reproduce(chapter: str, mnist_dir, *args: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.parametrize(("args", "fault"), [
+    (["--backend", "foo"], "unknown backend 'foo'"),
+    (["--data-dir", "{data}"], "train-images-idx3-ubyte.gz: not gzip data (starts with b'garbage"),
+    (["--epochs", "0"], "argument --epochs: expected a positive integer, got '0'"),
+])
+def test_reproduce_book_refuses_in_one_line(tmp_path, args: list[str], fault: str) -> None:
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (tmp_path / name).write_bytes(b"garbage")
+    args = [arg.format(data=tmp_path) for arg in args]
+    result = subprocess.run([sys.executable, "scripts/reproduce_book.py", "ch5", *args], capture_output=True,
+                            text=True, cwd=ROOT, check=False, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert fault in result.stderr.splitlines()[-1] and result.stderr.splitlines()[-1].startswith("reproduce_book.py: ")
+
+
 @pytest.mark.slow
 def test_chapter_6_batch_normalization_as_the_book_shows_it(tmp_path, mnist_dir) -> None:
     """The book's figure 6-19: from small initial weights, the network with batch normalization learns and the
