@@ -128,6 +128,48 @@ def test_relu_kernels_mask_as_the_book_does(eager_backend, dtype: str, kernels) 
     xp_assert_close(chosen.relu_backward(x, dout), expected, like=x, rtol=0)
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_sigmoid_backward_kernels_follow_the_book(eager_backend, dtype: str, kernels) -> None:
+    """The book's Sigmoid.backward: dout * (1.0 - out) * out, within one rounding of each product."""
+    backend, xp_dtype = eager_backend, getattr(eager_backend.xp, dtype)
+    rng = np.random.default_rng(3)
+    out_values, dout_values = rng.random(300).astype(dtype), rng.normal(size=300).astype(dtype)
+    out, dout = backend.asarray(out_values, dtype=xp_dtype), backend.asarray(dout_values, dtype=xp_dtype)
+    exact = dout_values.astype(np.float64) * (1.0 - out_values.astype(np.float64)) * out_values
+    # 1 - out is exact (Sterbenz) for out in [0.5, 1] and within half an ulp of out below; two products
+    xp_assert_close(_kernels(kernels, out).sigmoid_backward(out, dout), exact.astype(dtype), like=out,
+                    rtol=3 * float(np.finfo(dtype).eps))
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_take_rows_picks_the_rows_in_the_order_given(eager_backend, kernels) -> None:
+    backend = eager_backend
+    values = np.arange(5 * 3, dtype=np.float32).reshape(5, 3)
+    x = backend.asarray(values, dtype=backend.xp.float32)
+    indices = backend.asarray(np.array([4, 0, 0, 2]))
+    xp_assert_close(_kernels(kernels, x).take_rows(x, indices), values[[4, 0, 0, 2]], like=x, rtol=0)
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_subtract_scaled_writes_into_its_array_where_the_library_lets_it(eager_backend, dtype: str, kernels) -> None:
+    """a - scale * b as the book's optimizers write it (a -= lr * grad): into a itself, which layers may hold,
+    where the library lets an array change; a new array where it does not (JAX)."""
+    backend, xp_dtype = eager_backend, getattr(eager_backend.xp, dtype)
+    a_values, b_values = np.array([1.0, -2.0, 0.5], dtype=dtype), np.array([0.25, 4.0, -8.0], dtype=dtype)
+    expected = a_values - 0.5 * b_values  # exact: powers of two
+    a, b = backend.asarray(a_values, dtype=xp_dtype), backend.asarray(b_values, dtype=xp_dtype)
+    result = _kernels(kernels, a).subtract_scaled(a, 0.5, b)
+    xp_assert_close(result, expected, like=a, rtol=0)
+    assert (result is a) == xpnet.backends.is_writable(a)
+    if xpnet.backends.is_writable(a):
+        xp_assert_close(a, expected, like=a, rtol=0)
+
+
+def test_subtract_scaled_takes_python_numbers() -> None:
+    """The book's optimizer_compare_naive.py keeps its parameters as Python floats."""
+    assert GRID.subtract_scaled(1.5, 0.1, 5.0) == 1.5 - 0.1 * 5.0
+
+
 def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
     """PyTorch's convolution on any device; JAX's kernels on an accelerator only; the grid kernel elsewhere."""
     from xpnet.kernels import JAX, TORCH, kernels_for
@@ -136,7 +178,8 @@ def test_the_table_serves_native_kernels_where_they_are_faster() -> None:
     torch = pytest.importorskip("torch")
     assert kernels_for(torch.zeros((1, 1, 2, 2))) is TORCH
     assert all(getattr(TORCH, name) is not getattr(GRID, name)
-               for name in ("sigmoid", "relu", "relu_backward", "softmax"))
+               for name in ("sigmoid", "relu", "relu_backward", "softmax", "sigmoid_backward", "take_rows",
+                            "subtract_scaled"))
     jnp = pytest.importorskip("jax.numpy")
     on_cpu = jnp.zeros((1, 1, 2, 2))
     assert on_cpu.devices().pop().platform == "cpu"

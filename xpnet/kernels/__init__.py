@@ -1,15 +1,16 @@
-"""The layers' kernels (convolution, pooling, the sigmoid and the ReLU), one table: the layers ask
-:func:`kernels_for` and never know which runs.
+"""The layers' kernels (convolution, pooling, the sigmoid and the ReLU) and a training step's small ones, one
+table: the layers and the training loop ask :func:`kernels_for` and never know which runs.
 
 :data:`REFERENCE` is the book's im2col formulation (:mod:`.reference`),
-:data:`GRID` the tuned array-API kernels (:mod:`.grid`, :mod:`.pooling`), the default;
-:data:`TRACED` is the tuned kernel for a graph being traced (a batch of no
-size yet, as in ONNX export). A library with native kernels registers them
-in :data:`TABLE` ahead of the default where they are faster (:data:`TORCH`:
-PyTorch's convolution, sigmoid, ReLU and softmax, on any device; :data:`JAX`: JAX's convolution and
-pooling, on a GPU: on a CPU, XLA's convolution is no faster than the grid
-kernel and its input gradient with padding 2 ten times slower). Every entry
-is tested against the reference.
+:data:`GRID` the tuned array-API kernels (:mod:`.grid`, :mod:`.pooling`,
+:mod:`.steps`), the default; :data:`TRACED` is the tuned kernel for a graph
+being traced (a batch of no size yet, as in ONNX export). A library with
+native kernels registers them in :data:`TABLE` ahead of the default where
+they are faster (:data:`TORCH`: PyTorch's convolution, sigmoid, ReLU,
+softmax and a step's small operations, on any device; :data:`JAX`: JAX's
+convolution and pooling, on a GPU: on a CPU, XLA's convolution is no faster
+than the grid kernel and its input gradient with padding 2 ten times
+slower). Every entry is tested against the reference.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from array_api_compat import is_jax_array, is_torch_array
 
 from ..backends import is_traced
 from ..functions import relu, sigmoid, softmax
-from . import grid, native_jax, native_torch, pooling, reference
+from . import grid, native_jax, native_torch, pooling, reference, steps
 from .reference import col2im, im2col
 
 Array = Any
@@ -49,6 +51,9 @@ class Kernels:
     relu: Callable[[Array], Array] = relu
     relu_backward: Callable[[Array, Array], Array] = grid.relu_backward
     softmax: Callable[[Array], Array] = softmax
+    sigmoid_backward: Callable[[Array, Array], Array] = steps.sigmoid_backward
+    take_rows: Callable[[Array, Array], Array] = steps.take_rows
+    subtract_scaled: Callable[[Array, Any, Array], Array] = steps.subtract_scaled
 
 
 REFERENCE = Kernels("reference", reference.conv_forward, reference.conv_backward, reference.pool_forward,
@@ -59,7 +64,8 @@ TRACED = Kernels("traced", functools.partial(grid.conv_forward, blocks=grid.bloc
 TORCH = Kernels("torch", native_torch.conv_forward, native_torch.conv_backward,
                 functools.partial(pooling.pool_forward, channel_major=False),
                 functools.partial(pooling.pool_backward, channel_major=False), native_torch.sigmoid, native_torch.relu,
-                native_torch.relu_backward, native_torch.softmax)
+                native_torch.relu_backward, native_torch.softmax, native_torch.sigmoid_backward, native_torch.take_rows,
+                native_torch.subtract_scaled)
 JAX = Kernels("jax", native_jax.conv_forward, native_jax.conv_backward, native_jax.pool_forward,
               native_jax.pool_backward)
 
@@ -73,7 +79,18 @@ NATIVE: dict[Callable[[Array], bool], Kernels] = {is_torch_array: TORCH, is_jax_
 
 def kernels_for(x: Array) -> Kernels:
     """The kernels that serve arrays like ``x``."""
-    return next(kernels for applies, kernels in TABLE if applies(x))
+    kind = type(x)
+    served = _BY_TYPE.get(kind)
+    if served is None:
+        served = next(kernels for applies, kernels in TABLE if applies(x))
+        if is_torch_array(x):  # one entry serves PyTorch's arrays on every device
+            _BY_TYPE[kind] = served
+    return served
+
+
+# types whose every array one entry serves: they skip the table's tests (a microsecond each, and a dense
+# network's step asks a dozen times)
+_BY_TYPE: dict[type, Kernels] = {np.ndarray: GRID}
 
 
 __all__ = ["GRID", "JAX", "NATIVE", "REFERENCE", "TABLE", "TORCH", "TRACED", "Kernels", "col2im", "im2col",

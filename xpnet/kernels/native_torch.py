@@ -1,9 +1,10 @@
 """PyTorch's own convolution, forward and backward (``conv2d``, ``convolution_backward``), for ``torch.Tensor``
 inputs on any device: two to three times the grid kernel's speed on a CPU. And its ``sigmoid``, one operation
 where the portable one takes nine (within 1.2 ulp of the exact value, as the portable one is within 2), its
-``relu`` and the ReLU's gradient (one operation each, where the portable ones take two and four), and its
-``softmax`` (one, where the portable one takes five): a dense network's small steps are mostly the library's
-cost per operation.
+``relu`` and the ReLU's gradient (one operation each, where the portable ones take two and four), its
+``softmax`` (one, where the portable one takes five), the sigmoid's gradient (one, for three), a batch's rows
+(one: array-api-compat's ``take`` adds three that allow negative indices) and an optimizer's scaled step (one,
+for two): a dense network's small steps are mostly the library's cost per operation.
 
 Max pooling stays with the grid kernel, reading PyTorch's (N, C, H, W) order
 as it comes (the gradient it writes is then the one the convolution's
@@ -17,6 +18,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from . import steps
+
 Array = Any
 
 
@@ -25,7 +28,7 @@ def _promoted(*arrays: Array) -> list[Array]:
     import torch
 
     dtype = functools.reduce(torch.promote_types, [a.dtype for a in arrays])
-    return [a.to(dtype) for a in arrays]
+    return [a if a.dtype == dtype else a.to(dtype) for a in arrays]  # a call costs a microsecond or two
 
 
 def conv_forward(x: Array, w: Array, b: Array, stride: int, pad: int) -> Array:
@@ -66,3 +69,21 @@ def softmax(x: Array) -> Array:
     import torch
 
     return torch.softmax(x, dim=-1)
+
+
+def sigmoid_backward(out: Array, dout: Array) -> Array:
+    import torch
+
+    return torch.ops.aten.sigmoid_backward(*_promoted(dout, out))  # autograd's own: dout * (1 - out) * out
+
+
+def take_rows(x: Array, indices: Array) -> Array:
+    import torch
+
+    return torch.index_select(x, 0, indices)
+
+
+def subtract_scaled(a: Array, scale: Any, b: Array) -> Array:
+    if isinstance(scale, int | float) and a.dtype == b.dtype:
+        return a.sub_(b, alpha=scale)
+    return steps.subtract_scaled(a, scale, b)

@@ -51,7 +51,7 @@ class Sigmoid(Layer):
         return out
 
     def backward(self, dout: Array) -> Array:
-        return dout * (1.0 - self.out) * self.out
+        return kernels_for(dout).sigmoid_backward(self.out, dout)
 
 
 class Tanh(Layer):
@@ -85,7 +85,7 @@ class Affine(Layer):
 
     def forward(self, x: Array, train: bool = False) -> Array:
         xp = array_namespace(x, self.W)
-        flat = xp.reshape(x, (-1, math.prod(x.shape[1:])))  # not x.shape[0]: it may be symbolic
+        flat = x if x.ndim == 2 else xp.reshape(x, (-1, math.prod(x.shape[1:])))  # -1: the batch may be symbolic
         if train:
             self.original_x_shape, self.x = x.shape, flat
         out = _matmul(xp, flat, self.W)
@@ -97,7 +97,8 @@ class Affine(Layer):
     def backward(self, dout: Array) -> Array:
         self.backward_params(dout)
         xp = array_namespace(dout, self.W)
-        return xp.reshape(_matmul(xp, dout, self.W.T), self.original_x_shape)
+        dx = _matmul(xp, dout, self.W.T)
+        return dx if len(self.original_x_shape) == 2 else xp.reshape(dx, self.original_x_shape)
 
     def backward_params(self, dout: Array) -> None:
         xp = array_namespace(dout, self.W)

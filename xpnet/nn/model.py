@@ -110,6 +110,9 @@ class Model:
     def dtype(self) -> Any:
         """The network's floating dtype: the standard's result_type of its parameters."""
         values = list(self.params.values())
+        dtypes = {value.dtype for value in values}
+        if len(dtypes) == 1:  # asked every step: PyTorch's result_type through array-api-compat takes 20 us
+            return dtypes.pop()
         return array_namespace(*values).result_type(*values)
 
     def to(self, backend: Backend | str) -> Model:

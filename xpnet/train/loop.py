@@ -19,6 +19,7 @@ from ..backends import array_namespace, to_numpy
 from ..backends.libraries import cpu_count
 from ..backends.runtime import compiled, compiles, parallel_map, refuse_lazy, single_threaded_blas
 from ..errors import DivergedError
+from ..kernels import kernels_for
 from ..nn import Model
 from .optimizers import Optimizer
 
@@ -85,9 +86,8 @@ def train_epoch(
 
 def _batch(x: Array, t: Array, rows: Array, k: int | Array) -> tuple[Array, Array]:
     """The images and labels of batch ``k``, whose indices are row ``k`` of ``rows``."""
-    xp = array_namespace(x, t)
     picked = rows[k, ...]
-    return xp.take(x, picked, axis=0), xp.take(t, picked, axis=0)
+    return kernels_for(x).take_rows(x, picked), kernels_for(t).take_rows(t, picked)
 
 
 def _cores(net: Model) -> int:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from array_api_compat import is_writeable_array
 
 from ..backends import array_namespace, as_array
+from ..kernels import kernels_for
 
 Array = Any
 Grads = dict[str, Array]
@@ -103,7 +104,7 @@ class SGD(Stateful):
 
     def update(self, params: MutableMapping[str, Array], grads: Grads) -> None:
         for key in grads:
-            params[key] -= self.lr * grads[key]
+            params[key] = _subtract_scaled(params[key], self.lr, grads[key])
 
 
 class Momentum(Stateful):
@@ -118,7 +119,7 @@ class Momentum(Stateful):
         for key in grads:
             self._ready(key, grads[key])
             self.v[key] *= self.momentum
-            self.v[key] -= self.lr * grads[key]
+            self.v[key] = _subtract_scaled(self.v[key], self.lr, grads[key])
             params[key] += self.v[key]
 
 
@@ -130,9 +131,9 @@ class Nesterov(Momentum):
         for key in grads:
             self._ready(key, grads[key])
             params[key] += self.momentum * self.momentum * self.v[key]
-            params[key] -= (1 + self.momentum) * self.lr * grads[key]
+            params[key] = _subtract_scaled(params[key], (1 + self.momentum) * self.lr, grads[key])
             self.v[key] *= self.momentum
-            self.v[key] -= self.lr * grads[key]
+            self.v[key] = _subtract_scaled(self.v[key], self.lr, grads[key])
 
 
 class AdaGrad(Stateful):
@@ -182,6 +183,11 @@ class Adam(Stateful):
             self.m[key] += (1 - self.beta1) * (grads[key] - self.m[key])
             self.v[key] += (1 - self.beta2) * (grads[key] ** 2 - self.v[key])
             params[key] -= lr_t * self.m[key] / (_sqrt(self.v[key]) + 1e-7)
+
+
+def _subtract_scaled(a: Array, scale: Any, b: Array) -> Array:
+    """``a - scale * b``, in place where ``a`` can change (see :func:`xpnet.kernels.steps.subtract_scaled`)."""
+    return kernels_for(a).subtract_scaled(a, scale, b)
 
 
 def _root(value: Any) -> Any:
