@@ -137,6 +137,20 @@ def test_convnet_bench_smoke(tmp_path: Path, mnist_dir: Path) -> None:
     assert report["sgemm_peak_gflops"] > 0 and "of SGEMM" in result.stdout
 
 
+def test_the_speed_up_is_the_median_of_the_rounds_ratios(monkeypatch) -> None:
+    """A machine that slows down for one round: each round's ratio compares runs seconds apart."""
+    from xpnet_benchmarks import timing
+
+    monkeypatch.setattr(timing, "SETTLE_S", 0)
+    seconds = iter([1.0, 2.0, 10.0, 12.0, 1.1, 2.4])  # xpnet, other; three rounds, the second one slow
+    monkeypatch.setattr(timing, "timed", lambda one_pass: next(seconds))
+    result = timing.interleaved({"xpnet": lambda: None, "other": lambda: None}, repeats=3, images=1000)
+    assert result["other"]["rounds"] == [2.0, 12.0, 2.4]
+    assert result["other"]["seconds"] == 2.4 and result["xpnet"]["seconds"] == 1.1  # the medians
+    # the rounds' ratios 2.0, 1.2 and 2.4 / 1.1: their median, 2.0, where the medians' ratio is 2.18
+    assert result["other"]["xpnet_is"] == 2.0 and result["xpnet"]["xpnet_is"] == 1.0
+
+
 def test_each_timed_pass_follows_an_untimed_one(monkeypatch) -> None:
     """After the settling pause a method runs once untimed, then once timed: only the second one counts."""
     from xpnet_benchmarks import timing

@@ -41,17 +41,21 @@ def torch_installed() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def interleaved(passes: dict[str, Callable[[], object]], repeats: int, images: int) -> dict[str, dict[str, float]]:
+def interleaved(passes: dict[str, Callable[[], object]], repeats: int, images: int) -> dict[str, dict[str, Any]]:
     """Run every pass ``repeats`` times, interleaved, each after a settling pause and an untimed run of its own;
-    median seconds and images/s."""
+    median seconds and images/s, each round's seconds, and ``xpnet_is``: how many times faster the first pass
+    (xpnet) ran than this one, the median of the rounds' ratios. Each ratio compares two runs seconds apart, so
+    a machine whose speed drifts from minute to minute (a VM's) moves it less than the ratio of the medians."""
     times: dict[str, list[float]] = {name: [] for name in passes}
     for _ in range(repeats):
         for name, one_pass in passes.items():
             time.sleep(SETTLE_S)
             one_pass()
             times[name].append(timed(one_pass))
-    medians = {name: statistics.median(seconds) for name, seconds in times.items()}
-    return {name: {"seconds": seconds, "images_per_s": images / seconds} for name, seconds in medians.items()}
+    first = times[next(iter(passes))]
+    return {name: {"seconds": statistics.median(seconds), "images_per_s": images / statistics.median(seconds),
+                   "rounds": seconds, "xpnet_is": statistics.median(b / a for a, b in zip(first, seconds, strict=True))}
+            for name, seconds in times.items()}
 
 
 def timed(function: Callable[[], object]) -> float:

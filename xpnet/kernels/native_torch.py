@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from array_api_compat import is_torch_array
+
 from . import steps
 
 Array = Any
@@ -84,6 +86,6 @@ def take_rows(x: Array, indices: Array) -> Array:
 
 
 def subtract_scaled(a: Array, scale: Any, b: Array) -> Array:
-    if isinstance(scale, int | float) and a.dtype == b.dtype:
+    if isinstance(scale, int | float) and is_torch_array(b) and a.dtype == b.dtype:
         return a.sub_(b, alpha=scale)
     return steps.subtract_scaled(a, scale, b)
