@@ -441,6 +441,36 @@ def test_resuming_keeps_the_runs_own_images_and_order(tmp_path, mnist_dir, capsy
     assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]
 
 
+def test_weight_decay_is_trained_recorded_and_resumed(tmp_path, mnist_dir, capsys) -> None:
+    """--weight-decay adds lambda * W to each weight's gradient: the weights end smaller than without it, the
+    file records it, and --resume goes on with it (two epochs, then one resumed, equal three in one run)."""
+    from xpnet.cli import main
+
+    common = ["train", "--sizes", "784,20,10", "--optimizer", "sgd", "--train-on-test", "1000", "--data-dir",
+              str(mnist_dir), "--quiet", "--seed", "3"]
+    plain, whole, parts = tmp_path / "plain.npz", tmp_path / "whole.npz", tmp_path / "parts.npz"
+    assert main([*common, "--epochs", "3", "--save", str(plain)]) == 0
+    assert main([*common, "--epochs", "3", "--weight-decay", "0.5", "--save", str(whole)]) == 0
+    assert main([*common, "--epochs", "2", "--weight-decay", "0.5", "--save", str(parts)]) == 0
+    assert xpnet.io.weights.read_about(parts)["weight_decay"] == 0.5
+    assert xpnet.io.weights.read_about(plain)["weight_decay"] == 0
+    capsys.readouterr()
+    assert main([*common, "--epochs", "3", "--weight-decay", "0.1", "--save", str(parts), "--resume"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"--weight-decay 0.1: {parts} was trained with --weight-decay 0.5" in error
+    assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0
+    decayed, undecayed = xpnet.load_weights(whole), xpnet.load_weights(plain)
+    for key in ("W1", "W2"):
+        assert np.sum(decayed[key] ** 2) < 0.8 * np.sum(undecayed[key] ** 2)
+    for key, value in decayed.items():
+        np.testing.assert_allclose(xpnet.load_weights(parts)[key], value, rtol=1e-6, atol=1e-7)
+    capsys.readouterr()
+    assert main(["train", "--model", "simple_convnet", "--weight-decay", "0.1", "--train-on-test", "100",
+                 "--data-dir", str(mnist_dir), "--save", str(tmp_path / "c.npz")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--weight-decay is for dense networks" in error
+
+
 def test_a_network_trained_in_float64_is_saved_resumed_and_scored_in_float64(tmp_path, mnist_dir, capsys) -> None:
     import json
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -68,6 +69,9 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train.add_argument("--dtype", choices=TRAIN_DTYPES, help="the network's float dtype (default float32; the book "
                        "trains in float64)")
     add_dense_args(train)
+    train.add_argument("--weight-decay", type=finite_positive, metavar="LAMBDA",
+                       help="with --model mlp: L2 weight decay, lambda * W added to each weight's gradient (the book's "
+                       "weight_decay_lambda; default none)")
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
     train.add_argument("--train-on-test", type=RUN_SETTINGS["train_on_test"][1], metavar="N",
                        help="train on the first N test images and test on the rest (without the training split)")
@@ -97,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     options = dense_options(args, model)
     if args.resume and model.dense:
         _take_saved_network(args, saved, options, model.classes)
+    decay = _take_weight_decay(args, saved if args.resume else None, model)
+    if model.dense:
+        options["weight_decay_lambda"] = decay
     if args.resume and saved["epoch"] >= args.epochs:
         print(f"{args.save} holds epoch {saved['epoch']} already: nothing to train (--epochs {args.epochs} counts "
               "the run's epochs)", file=sys.stderr)
@@ -131,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
         _resume_optimizer(optimizer, args, saved, lr, net)
     n = train_set[0].shape[0]
     about = {"model": model.name, "dtype": args.dtype, "optimizer": args.optimizer, "lr": lr,
-             **({"activation": options["activation"], "init": options["weight_init_std"]} if options else {}),
+             **({"activation": options["activation"], "init": options["weight_init_std"], "weight_decay": decay}
+                if options else {}),
              "run": {name: getattr(args, name) for name in RUN_SETTINGS}}
     bar: list[Any] = [None]  # the progress bar of the epoch being trained
     epochs = fit(net, train_set, test_split, epochs=args.epochs, optimizer=optimizer, batch_size=args.batch_size,
@@ -205,6 +213,23 @@ def _take_saved_network(args: argparse.Namespace, saved: dict[str, Any], options
             raise XpnetError(f"{flag} {given}: {args.save} holds a network of {flag} {held}; --resume goes on with "
                              "it (leave it out)")
         options[name] = options[name] if kept[name] is None else kept[name]
+
+
+def _take_weight_decay(args: argparse.Namespace, saved: dict[str, Any] | None, model: Any) -> float:
+    """--weight-decay for a dense network, 0 without; a resumed run's own, from its file (one given that differs
+    is refused)."""
+    if args.weight_decay is not None and not model.dense:
+        raise XpnetError(f"--weight-decay is for dense networks such as --model mlp; {model.name} is the book's as it "
+                         "is")
+    if saved is None:
+        return args.weight_decay or 0.0
+    kept = saved.get("weight_decay", 0.0)
+    if not (type(kept) in (int, float) and math.isfinite(kept) and kept >= 0):
+        raise XpnetError(f"--resume: {args.save}: its recorded weight decay is {kept!r}")
+    if args.weight_decay is not None and args.weight_decay != kept:
+        raise XpnetError(f"--weight-decay {args.weight_decay}: {args.save} was trained with --weight-decay {kept}; "
+                         "--resume goes on with the run's own (leave it out)")
+    return kept
 
 
 def _parses(parse: Callable[[str], int], value: int) -> bool:
