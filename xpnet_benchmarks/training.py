@@ -37,17 +37,16 @@ def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels
     optimizer, lr = RECIPES[model.dense]
     net = model.network(backend, seed=0, dtype="float32", **options)
     initial = {key: to_numpy(value) for key, value in net.params.items()}
-    x, t = backend.asarray(images), backend.asarray(labels)
-    rng = np.random.default_rng(0)
-    xpnet_optimizer = XPNET_OPTIMIZERS[optimizer](lr)
     epochs: dict[str, Callable[[], object]] = {
-        "xpnet": lambda: train_epoch(net, x, t, xpnet_optimizer, rng, batch_size),
+        "xpnet": _xpnet_epoch(net, backend, images, labels, XPNET_OPTIMIZERS[optimizer](lr), batch_size),
         "the book's layers": _book_epoch(model.network(get_backend("cpu"), **options), initial, images, labels,
                                          optimizer, lr, batch_size),
     }
     if backend.name != "numpy" and not backend.on_gpu:  # another library on the CPU, against NumPy in the same run
-        epochs["xpnet on NumPy"] = _numpy_epoch(model, initial, images, labels, XPNET_OPTIMIZERS[optimizer](lr),
-                                                batch_size, options)
+        on_numpy = model.network(get_backend("cpu"), seed=0, dtype="float32", **options)
+        on_numpy.params = {key: np.array(value) for key, value in initial.items()}  # writable copies (JAX's are not)
+        epochs["xpnet on NumPy"] = _xpnet_epoch(on_numpy, get_backend("cpu"), images, labels,
+                                                XPNET_OPTIMIZERS[optimizer](lr), batch_size)
     if with_torch and not backend.on_gpu and torch_installed():
         from .pytorch import trainer
 
@@ -63,12 +62,10 @@ def run_training(model: ModelEntry, backend: Backend, images: np.ndarray, labels
     return report
 
 
-def _numpy_epoch(model: ModelEntry, initial: dict[str, np.ndarray], images: np.ndarray, labels: np.ndarray,
-                 optimizer: Any, batch_size: int, options: dict[str, Any]) -> Callable[[], float]:
-    """An epoch of xpnet on NumPy (float32), from the same initial weights and in batches of the same order."""
-    backend = get_backend("cpu")
-    net = model.network(backend, seed=0, dtype="float32", **options)
-    net.params = {key: np.array(value) for key, value in initial.items()}  # writable copies (JAX's are not)
+def _xpnet_epoch(net: Model, backend: Backend, images: np.ndarray, labels: np.ndarray, optimizer: Any,
+                 batch_size: int) -> Callable[[], float]:
+    """An epoch of xpnet's ``net`` on ``backend``, its data placed there once; its epochs take the batch orders
+    that every method's take (one seed)."""
     x, t = backend.asarray(images), backend.asarray(labels)
     rng = np.random.default_rng(0)
     return lambda: train_epoch(net, x, t, optimizer, rng, batch_size)

@@ -18,7 +18,7 @@ from ..datasets.mnist import load_split
 from ..errors import XpnetError
 from ..io.download import check_writable
 from ..io.weights import check_network, dense_layers, load_weights, read_about, read_optimizer_state, save_weights
-from ..models import MODELS
+from ..models import MODELS, ModelEntry
 from ..train import OPTIMIZERS, fit
 from ._common import (
     MAX_BATCH,
@@ -215,7 +215,7 @@ def _take_saved_network(args: argparse.Namespace, saved: dict[str, Any], options
         options[name] = options[name] if kept[name] is None else kept[name]
 
 
-def _take_weight_decay(args: argparse.Namespace, saved: dict[str, Any] | None, model: Any) -> float:
+def _take_weight_decay(args: argparse.Namespace, saved: dict[str, Any] | None, model: ModelEntry) -> float:
     """--weight-decay for a dense network, 0 without; a resumed run's own, from its file (one given that differs
     is refused)."""
     if args.weight_decay is not None and not model.dense:
