@@ -617,11 +617,15 @@ def test_dense_weights_that_do_not_fit_the_model(tmp_path: Path, mnist_dir: Path
     assert not (tmp_path / "o.onnx").exists() and not (tmp_path / "p.png").exists()
 
 
-def test_a_diverging_run_ends_in_one_line(tmp_path: Path, mnist_dir: Path) -> None:
+@pytest.mark.parametrize(("settings", "remedy"), [
+    (["--lr", "1e308"], "a smaller learning rate may help"),
+    (["--optimizer", "sgd", "--weight-decay", "1e300"], "a smaller learning rate or weight decay may help"),
+])
+def test_a_diverging_run_ends_in_one_line(tmp_path: Path, mnist_dir: Path, settings: list[str], remedy: str) -> None:
     saved = tmp_path / "w.npz"
-    result, peak = xpnet_cli(tmp_path, "train", "--train-on-test", "300", "--epochs", "2", "--lr", "1e308",
+    result, peak = xpnet_cli(tmp_path, "train", "--train-on-test", "300", "--epochs", "2", *settings,
                              "--data-dir", str(mnist_dir), "--save", str(saved))
-    assert_one_line(result, peak, "train", "training diverged in epoch 1", "a smaller learning rate may help")
+    assert_one_line(result, peak, "train", "training diverged in epoch 1", remedy)
     assert not saved.exists()
 
 

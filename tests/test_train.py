@@ -43,6 +43,32 @@ def test_numerical_gradient_of_a_square_never_writes_its_input(eager_backend: xp
     np.testing.assert_allclose(numerical_gradient(lambda v: np.sum(v**2), frozen), [[6.0, 8.0]], rtol=1e-7)
 
 
+def test_the_books_idiom_is_refused_where_arrays_cannot_change(eager_backend: xpnet.Backend) -> None:
+    """The book's ``numerical_gradient(lambda W: net.loss(x, t), net.params['W2'])``: its function reads the network,
+    not its argument. Where the array can be changed in place it is the book's gradient; where it cannot, each
+    probe is a new array that the function never sees, and the answer would be zeros: a ValueError instead."""
+    net = TwoLayerNet(6, 4, 3, seed=0, backend=eager_backend, dtype="float64")
+    x, t = small_batch(eager_backend)
+    w2 = net.params["W2"]
+    if xpnet.backends.is_writable(w2):
+        xp_assert_close(numerical_gradient(lambda w: net.loss(x, t), w2), xpnet.to_numpy(net.gradient(x, t)["W2"]),
+                        like=w2, atol=1e-8)
+    else:
+        with pytest.raises(ValueError, match="does not compute from x"):
+            numerical_gradient(lambda w: net.loss(x, t), w2)
+    frozen = xpnet.to_numpy(w2).copy()
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match=r"net\.numerical_gradient"):
+        numerical_gradient(lambda w: float(xpnet.to_numpy(net.loss(x, t))), frozen)
+    # a function that reads only its last two elements, and not their common shift: after eight flat probes it
+    # is asked again, with each element moved by its own amount, and goes on
+    last = np.arange(10.0)
+    last.flags.writeable = False
+    expected = np.zeros(10)
+    expected[8:] = [-2.0, 2.0]  # d/dv of (v9 - v8)^2 at v8 = 8, v9 = 9: -2(v9 - v8), 2(v9 - v8)
+    np.testing.assert_allclose(numerical_gradient(lambda v: (v[9] - v[8]) ** 2, last), expected, atol=1e-8)
+
+
 def small_batch(backend: xpnet.Backend) -> tuple[object, object]:
     rng = np.random.default_rng(2)
     return backend.asarray(rng.standard_normal((4, 6))), backend.asarray(np.array([0, 2, 1, 2]))

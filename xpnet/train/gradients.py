@@ -22,8 +22,9 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, h: float = 1e-4) 
     ``numerical_gradient(lambda W: net.loss(x, t), net.params['W1'])`` (whose
     function ignores its argument and reads the network) gives the gradient.
     Where it does not (JAX, dask), each probe is a new array passed to ``f``:
-    ``f`` must then compute from its argument. Slow by design: a check for
-    backpropagation.
+    ``f`` must then compute from its argument, and a function that does not
+    (the book's idiom there) is refused with ValueError after a few probes,
+    not answered with zeros. Slow by design: a check for backpropagation.
     """
     x_host = as_array(x)
     xp = array_namespace(x_host)
@@ -38,9 +39,27 @@ def numerical_gradient(f: Callable[[Array], object], x: Array, h: float = 1e-4) 
             x_host[index] = kept
             slopes.append((above - below) / (2 * h))
     else:
-        positions = xp.reshape(xp.arange(math.prod(x.shape), device=device(x)), x.shape)
+        size = math.prod(x.shape)
+        positions = xp.reshape(xp.arange(size, device=device(x)), x.shape)
         slopes = []
-        for i in range(math.prod(x.shape)):
+        for i in range(size):
             step = xp.astype(positions == i, x.dtype) * h
             slopes.append((float(f(x + step)) - float(f(x - step))) / (2 * h))
+            if i + 1 == min(size, _FLAT_PROBES) and not any(slopes) and not _reads_argument(f, x):
+                raise ValueError(
+                    "numerical_gradient: f gives the same value wherever x moves, so it does not compute from x; "
+                    "x cannot be changed in place (a JAX or dask array, or a read-only one), so f must compute from "
+                    "the array it is given (the book's lambda W: net.loss(x, t) reads the network instead; "
+                    "net.numerical_gradient(x, t) perturbs the network's own parameters)")
     return xp.reshape(xp.asarray(slopes, dtype=x_host.dtype, device=device(x_host)), x_host.shape)
+
+
+_FLAT_PROBES = 8  # slopes that are all exactly zero after so many probes: ask whether f reads x at all
+
+
+def _reads_argument(f: Callable[[Array], object], x: Array) -> bool:
+    """Whether ``f``'s value moves when every element of ``x`` moves, each by its own amount (0.5 to 1.5): not by
+    one amount for all, under which a softmax's loss does not move as its last bias shifts."""
+    xp = array_namespace(x)
+    ramp = xp.reshape(xp.linspace(0.5, 1.5, math.prod(x.shape), dtype=x.dtype, device=device(x)), x.shape)
+    return float(f(x + ramp)) != float(f(x)) or float(f(x - ramp)) != float(f(x))

@@ -194,8 +194,9 @@ def fit(
         seconds = time.perf_counter() - start
         if not (math.isfinite(loss) and all(bool(array_namespace(value).all(array_namespace(value).isfinite(value)))
                                             for value in net.params.values())):
+            remedy = "learning rate or weight decay" if getattr(net, "weight_decay_lambda", 0) else "learning rate"
             raise DivergedError(f"training diverged in epoch {epoch}: the loss is {loss} or a weight is not finite (a "
-                                "smaller learning rate may help)")
+                                f"smaller {remedy} may help)")
         scores = {"train_accuracy": net.accuracy(*train, batch_size=1000)}
         if validation is not None:
             scores["validation_accuracy"] = net.accuracy(*validation, batch_size=1000)
