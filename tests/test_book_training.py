@@ -621,3 +621,67 @@ def test_chapter_6_initial_weights_as_the_book_shows_them(mnist_dir) -> None:
     final = next(row for row in rows if row.get("iteration") == 1999)
     assert final["std=0.01"] > 2.2  # ln 10 = 2.30: no better than guessing
     assert final["He"] < final["Xavier"] < 0.5
+
+
+def test_dropout_and_batch_norm_are_trained_recorded_and_scored_as_trained(tmp_path, mnist_dir, capsys) -> None:
+    """--dropout and --batch-norm build chapter 6's extended network; its file records them and holds the running
+    statistics, so that infer and export score the network as trained: the same accuracy as the book's inference
+    formulas restated here, in float64, from the file's arrays."""
+    import json
+
+    from xpnet.cli import main
+    from xpnet.datasets.mnist import load_array
+
+    saved = tmp_path / "w.npz"
+    common = ["train", "--sizes", "784,20,10", "--activation", "relu", "--init", "he", "--train-on-test", "1000",
+              "--dtype", "float64", "--data-dir", str(mnist_dir), "--quiet", "--save", str(saved)]
+    assert main([*common, "--epochs", "2", "--dropout", "0.3", "--batch-norm"]) == 0
+    about = xpnet.io.weights.read_about(saved)
+    assert about["dropout"] == 0.3 and about["batch_norm"] is True and about["activation"] == "relu"
+    arrays = xpnet.load_weights(saved)
+    assert set(arrays) == {"W1", "b1", "gamma1", "beta1", "running_mean1", "running_var1", "W2", "b2"}
+    assert np.all(arrays["running_var1"] > 0)
+    images = load_array("test", "images", mnist_dir).reshape(-1, 784) / 255
+    a = images @ arrays["W1"] + arrays["b1"]
+    normalized = arrays["gamma1"] * (a - arrays["running_mean1"]) / np.sqrt(arrays["running_var1"] + 10e-7)
+    hidden = np.maximum(normalized + arrays["beta1"], 0) * (1 - 0.3)  # the book's dropout in inference
+    predicted = np.argmax(hidden @ arrays["W2"] + arrays["b2"], axis=1)
+    expected = np.mean(predicted == load_array("test", "labels", mnist_dir))
+    capsys.readouterr()
+    assert main(["infer", "--weights", str(saved), "--data-dir", str(mnist_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] == expected
+    assert main([*common, "--epochs", "3", "--resume", "--dropout", "0.5"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and f"--dropout 0.5: {saved} was trained with --dropout 0.3" in error
+    assert main(["train", "--model", "simple_convnet", "--batch-norm", "--train-on-test", "100", "--data-dir",
+                 str(mnist_dir), "--save", str(tmp_path / "c.npz")]) == 2
+    assert "--batch-norm is for dense networks" in capsys.readouterr().err
+    for module in ("ndonnx", "onnx", "onnxruntime"):
+        pytest.importorskip(module, reason=f"{module} is not installed: pip install 'xpnet[onnx]'")
+    import onnxruntime
+
+    assert main(["export", "--weights", str(saved), "-o", str(tmp_path / "w.onnx")]) == 0
+    pixels = load_array("test", "images", mnist_dir).reshape(-1, 784)
+    (labels,) = onnxruntime.InferenceSession(str(tmp_path / "w.onnx")).run(["label"], {"images": pixels})
+    assert np.mean(labels != predicted) <= 2e-4  # the graph's own order of operations may move an image or two
+
+
+def test_batch_normalizations_running_statistics_are_saved_with_the_parameters(tmp_path) -> None:
+    """The running statistics are state that outlives a batch: save_params keeps them beside the parameters,
+    load_params restores them, and reset_state forgets them."""
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((8, 6)), np.array([0, 1, 2, 0, 1, 2, 0, 1])
+    net = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, seed=1)
+    assert net.state == {}
+    net.gradient(x, t)  # one training pass: the running statistics move 0.1 of the way to the batch's
+    mean = x @ net.params["W1"] + net.params["b1"]
+    np.testing.assert_allclose(net.state["running_mean1"], 0.1 * mean.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(net.state["running_var1"], 0.1 * mean.var(axis=0), rtol=1e-12)
+    net.save_params(str(tmp_path / "p.pkl"))
+    other = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, seed=2)
+    other.load_params(str(tmp_path / "p.pkl"))
+    np.testing.assert_array_equal(other.predict(x), net.predict(x))
+    other.reset_state()
+    assert other.state == {}
+    with pytest.raises(KeyError, match="expected the parameters"):  # a network without batch normalization
+        MultiLayerNetExtend(6, [5], 3, seed=2).load_params(str(tmp_path / "p.pkl"))

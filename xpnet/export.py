@@ -39,7 +39,7 @@ def onnx_model(model: ModelEntry, network: Model, *, input_dtype: str = "uint8")
         import onnx
     except ImportError as err:
         raise BackendError(f"export needs ndonnx and onnx ({err}): {_INSTALL}") from None
-    host = {key: to_numpy(value) for key, value in network.params.items()}
+    host = {key: to_numpy(value) for key, value in network.arrays.items()}
     traced = network.bound({key: ndonnx.asarray(value) for key, value in host.items()})
     images = ndonnx.argument(shape=("N", model.features), dtype=getattr(ndonnx, input_dtype))
     scores = traced.predict(images)

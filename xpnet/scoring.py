@@ -213,7 +213,7 @@ def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
     chunk's arrays, scored with the weights brought there, ``chunk_batch`` images at a time)."""
     pixels = x.dtype == array_namespace(x).uint8
     if executor == "chunks":
-        host = {key: to_numpy(value) for key, value in model.params.items()}
+        host = {key: to_numpy(value) for key, value in model.arrays.items()}
 
         def chunk_counts(images: Array, targets: Array) -> Array:
             xp = array_namespace(images)

@@ -20,6 +20,7 @@ from ..config import get_config
 from ..errors import BackendError, DataError, XpnetError
 from ..io.weights import read_about
 from ..models import MODELS, ModelEntry
+from ..nn import ACTIVATIONS
 
 # Upper limits, so that no argument can make a command allocate or spawn without bound.
 MAX_BATCH = 1 << 24  # images per batch (16,777,216: 13 GB of uint8 pixels)
@@ -141,12 +142,28 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
     args.model = args.model or recorded or args.fallback_model
     if getattr(args, "activation", None) and not MODELS[args.model].dense:
         raise XpnetError(f"--activation is for dense networks such as --model mlp; {args.model} has its own")
+    args.layers_recorded = _recorded_layers(args.weights, about) if about and MODELS[args.model].dense else {}
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
     args.dtype_recorded = hasattr(args, "dtype") and not args.dtype and about.get("dtype") in FLOAT_DTYPES
     if args.dtype_recorded:
         args.dtype = about["dtype"]  # scored in the dtype it was trained in
     return MODELS[args.model]
+
+
+def _recorded_layers(path: str, about: dict[str, Any]) -> dict[str, Any]:
+    """A dense network's layers as xpnet train recorded them in its file (its activation, and the dropout and
+    batch normalization of --dropout and --batch-norm): the network's options that rebuild it."""
+    activation = about.get("activation", "sigmoid")
+    dropout, batch_norm = about.get("dropout", 0), about.get("batch_norm", False)
+    if activation not in ACTIVATIONS:
+        raise DataError(f"{path}: its recorded activation is {activation!r}, not one of {', '.join(ACTIVATIONS)}")
+    if not (type(dropout) in (int, float) and 0 <= dropout < 1):
+        raise DataError(f"{path}: its recorded dropout ratio is {dropout!r}")
+    if type(batch_norm) is not bool:
+        raise DataError(f"{path}: its recorded batch normalization is {batch_norm!r}")
+    return {"activation": activation, **({"dropout": dropout, "batch_norm": batch_norm} if dropout or batch_norm
+                                         else {})}
 
 
 def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
@@ -196,7 +213,9 @@ def load_network(args: argparse.Namespace, model: ModelEntry, backend: Backend, 
 
     float16 on a CPU is warned of, up front, with an estimate of the time for ``images`` images.
     """
-    options = {"activation": args.activation} if getattr(args, "activation", None) else {}
+    options = dict(args.layers_recorded)
+    if getattr(args, "activation", None):
+        options["activation"] = args.activation
     try:
         network = model.load(backend, args.weights, args.dtype, **options)
     except BackendError as err:

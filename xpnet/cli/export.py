@@ -28,7 +28,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
 def run(args: argparse.Namespace) -> int:
     check_writable(args.output)
     model = chosen_model(args)
-    network = model.load(get_backend("cpu"), args.weights, args.dtype)
+    network = model.load(get_backend("cpu"), args.weights, args.dtype, **args.layers_recorded)
     save_onnx(onnx_model(model, network, input_dtype=args.input), args.output)
     print(f"wrote {args.output}: {model.title}, input 'images' {args.input} (N, {model.features}), outputs "
           f"'probabilities' (N, {model.classes}) and 'label' (N,)")

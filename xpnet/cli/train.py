@@ -55,6 +55,26 @@ RUN_SETTINGS = {"seed": (0, seed), "batch_size": (100, at_most(MAX_BATCH)), "val
                 "train_on_test": (None, positive_int)}
 
 
+def ratio(text: str) -> float:
+    """argparse type: a number from 0 up to, not including, 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 up to 1 (not 1 itself), got {text!r}")
+    return value
+
+
+# What chapter 6 adds to a dense network, recorded in its file (``infer`` rebuilds the network from it) and kept by
+# --resume: each one's flag, its value when not given, and whether a recorded value is one it takes.
+DENSE_EXTRAS: dict[str, tuple[str, Any, Callable[[Any], bool]]] = {
+    "weight_decay": ("--weight-decay", 0.0, lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
+    "dropout": ("--dropout", 0.0, lambda v: type(v) in (int, float) and 0 <= v < 1),
+    "batch_norm": ("--batch-norm", False, lambda v: type(v) is bool),
+}
+
+
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train = commands.add_parser("train", help="train a network by backpropagation (chapters 4 to 8)")
     add_backend_args(train)
@@ -72,6 +92,12 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train.add_argument("--weight-decay", type=finite_positive, metavar="LAMBDA",
                        help="with --model mlp: L2 weight decay, lambda * W added to each weight's gradient (the book's "
                        "weight_decay_lambda; default none)")
+    train.add_argument("--dropout", type=ratio, metavar="RATIO",
+                       help="with --model mlp: dropout after each hidden layer, each unit dropped in training with "
+                       "this probability (the book's dropout_ration; default none)")
+    train.add_argument("--batch-norm", action="store_true", default=None,
+                       help="with --model mlp: batch normalization before each hidden activation (the book's "
+                       "use_batchnorm)")
     train.add_argument("--save", default="xpnet_weights.npz", help="where to save the weights (default %(default)s)")
     train.add_argument("--train-on-test", type=RUN_SETTINGS["train_on_test"][1], metavar="N",
                        help="train on the first N test images and test on the rest (without the training split)")
@@ -101,9 +127,10 @@ def run(args: argparse.Namespace) -> int:
     options = dense_options(args, model)
     if args.resume and model.dense:
         _take_saved_network(args, saved, options, model.classes)
-    decay = _take_weight_decay(args, saved if args.resume else None, model)
+    extras = _take_dense_extras(args, saved if args.resume else None, model)
     if model.dense:
-        options["weight_decay_lambda"] = decay
+        options.update(weight_decay_lambda=extras["weight_decay"], dropout=extras["dropout"],
+                       batch_norm=extras["batch_norm"])
     if args.resume and saved["epoch"] >= args.epochs:
         print(f"{args.save} holds epoch {saved['epoch']} already: nothing to train (--epochs {args.epochs} counts "
               "the run's epochs)", file=sys.stderr)
@@ -138,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         _resume_optimizer(optimizer, args, saved, lr, net)
     n = train_set[0].shape[0]
     about = {"model": model.name, "dtype": args.dtype, "optimizer": args.optimizer, "lr": lr,
-             **({"activation": options["activation"], "init": options["weight_init_std"], "weight_decay": decay}
+             **({"activation": options["activation"], "init": options["weight_init_std"], **extras}
                 if options else {}),
              "run": {name: getattr(args, name) for name in RUN_SETTINGS}}
     bar: list[Any] = [None]  # the progress bar of the epoch being trained
@@ -155,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             if epoch is None:
                 break
             # a checkpoint after every epoch: an interrupted run leaves the last one finished
-            save_weights(args.save, net.params, check=check_network if model.dense else None,
+            save_weights(args.save, net.arrays, check=check_network if model.dense else None,
                          about=about | {"epoch": epoch["epoch"]}, optimizer=optimizer.state())
             done = epoch["epoch"]
             _report(epoch, args)
@@ -215,21 +242,29 @@ def _take_saved_network(args: argparse.Namespace, saved: dict[str, Any], options
         options[name] = options[name] if kept[name] is None else kept[name]
 
 
-def _take_weight_decay(args: argparse.Namespace, saved: dict[str, Any] | None, model: ModelEntry) -> float:
-    """--weight-decay for a dense network, 0 without; a resumed run's own, from its file (one given that differs
-    is refused)."""
-    if args.weight_decay is not None and not model.dense:
-        raise XpnetError(f"--weight-decay is for dense networks such as --model mlp; {model.name} is the book's as it "
-                         "is")
-    if saved is None:
-        return args.weight_decay or 0.0
-    kept = saved.get("weight_decay", 0.0)
-    if not (type(kept) in (int, float) and math.isfinite(kept) and kept >= 0):
-        raise XpnetError(f"--resume: {args.save}: its recorded weight decay is {kept!r}")
-    if args.weight_decay is not None and args.weight_decay != kept:
-        raise XpnetError(f"--weight-decay {args.weight_decay}: {args.save} was trained with --weight-decay {kept}; "
-                         "--resume goes on with the run's own (leave it out)")
-    return kept
+def _take_dense_extras(args: argparse.Namespace, saved: dict[str, Any] | None, model: ModelEntry
+                       ) -> dict[str, Any]:
+    """--weight-decay, --dropout and --batch-norm (:data:`DENSE_EXTRAS`) for a dense network, each's default when
+    not given; a resumed run's own, from its file (one given that differs is refused)."""
+    given = [name for name in DENSE_EXTRAS if getattr(args, name) is not None]
+    if given and not model.dense:
+        raise XpnetError(f"{DENSE_EXTRAS[given[0]][0]} is for dense networks such as --model mlp; {model.name} is "
+                         "the book's as it is")
+    extras = {}
+    for name, (flag, default, valid) in DENSE_EXTRAS.items():
+        value = getattr(args, name)
+        if saved is None:
+            extras[name] = default if value is None else value
+            continue
+        kept = saved.get(name, default)
+        if not valid(kept):
+            raise XpnetError(f"--resume: {args.save}: its recorded {flag} is {kept!r}")
+        if value is not None and value != kept:
+            was = flag if kept is True else "no " + flag if kept is False else f"{flag} {kept}"
+            raise XpnetError(f"{flag}{'' if value is True else f' {value}'}: {args.save} was trained with {was}; "
+                             "--resume goes on with the run's own (leave it out)")
+        extras[name] = kept
+    return extras
 
 
 def _parses(parse: Callable[[str], int], value: int) -> bool:

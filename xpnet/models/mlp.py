@@ -157,7 +157,13 @@ def init_scale(weight_init_std: float | str, n_in: int) -> float:
 
 
 def chapter3_network(activation: str = "sigmoid", sizes: Sequence[int] = (784, 50, 100, 10),
-                     weight_init_std: float | str = "xavier", **options: Any) -> MultiLayerNet:
+                     weight_init_std: float | str = "xavier", dropout: float = 0, batch_norm: bool = False,
+                     **options: Any) -> MultiLayerNet:
     """Chapter 3's 784-50-100-10 network (sigmoid hidden layers, Xavier initial weights), or one of other
-    ``sizes``, activation or initial weights."""
+    ``sizes``, activation or initial weights; with ``dropout`` (a ratio) or ``batch_norm``, chapter 6's
+    :class:`MultiLayerNetExtend` with them."""
+    if dropout or batch_norm:
+        return MultiLayerNetExtend(sizes[0], sizes[1:-1], sizes[-1], activation, weight_init_std,
+                                   use_dropout=bool(dropout), dropout_ration=dropout, use_batchnorm=batch_norm,
+                                   **options)
     return MultiLayerNet(sizes[0], sizes[1:-1], sizes[-1], activation, weight_init_std, **options)

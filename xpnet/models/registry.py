@@ -105,7 +105,7 @@ class ModelEntry:
         with undrawn():  # the file's weights replace them
             net = self.network(backend, dtype=dtype, **options)
         try:
-            net.params = {key: backend.asarray(value, dtype=target) for key, value in weights.items()}
+            net.arrays = {key: backend.asarray(value, dtype=target) for key, value in weights.items()}
         except (KeyError, ValueError) as err:
             raise DataError(f"{source}: not {self.title}'s weights: {err.args[0]}") from None
         return net

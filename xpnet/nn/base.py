@@ -8,7 +8,8 @@
   ``backward_params(dout)``, which sets the parameters' gradients alone (a network's first layer, whose
   input is the data, needs no more);
 - state that outlives a batch (running statistics, a recurrent layer's hidden state), cleared by
-  ``reset_state()``;
+  ``reset_state()``; what of it belongs with the parameters in a saved network (running statistics, not a
+  hidden state) is named in ``state_names``;
 - ``part(start, stop)``: a copy for rows ``start:stop`` of a training batch that is taken in parts, one
   a thread, which computes them as the whole batch would (None where no part can: statistics of the whole
   batch), and ``join(parts)``: what the parts leave for the next batch (a dropout layer's generator);
@@ -49,6 +50,7 @@ class Layer:
     """Base of every layer: parameters registered by name, nothing kept between calls unless declared."""
 
     param_names: ClassVar[tuple[str, ...]] = ()
+    state_names: ClassVar[tuple[str, ...]] = ()
     decays: ClassVar[tuple[str, ...]] = ()
     affine: ClassVar[bool] = False
     monotone: ClassVar[bool] = False

@@ -232,6 +232,7 @@ class BatchNormalization(Layer):
     pure = False  # keeps running statistics
 
     param_names = ("gamma", "beta")
+    state_names = ("running_mean", "running_var")
 
     def __init__(self, gamma: Array, beta: Array, momentum: float = 0.9, running_mean: Array | None = None,
                  running_var: Array | None = None) -> None:
@@ -241,7 +242,7 @@ class BatchNormalization(Layer):
     def forward(self, x: Array, train: bool = False) -> Array:
         xp = array_namespace(x, self.gamma)
         shape = x.shape
-        x = xp.reshape(x, (shape[0], -1))
+        x = xp.reshape(x, (-1, math.prod(shape[1:])))  # -1: the batch may be symbolic (a traced graph)
         if self.running_mean is None:
             self.running_mean = xp.zeros(x.shape[1], dtype=x.dtype, device=device(x))
             self.running_var = xp.zeros(x.shape[1], dtype=x.dtype, device=device(x))
@@ -256,7 +257,11 @@ class BatchNormalization(Layer):
             self.running_var = self.momentum * self.running_var + (1 - self.momentum) * var
         else:
             xn = (x - self.running_mean) / xp.sqrt(self.running_var + 10e-7)
-        return xp.reshape(self.gamma * xn + self.beta, shape)
+        return xp.reshape(self.gamma * xn + self.beta, (-1, *shape[1:]))
+
+    def reset_state(self) -> None:
+        """Forget the running statistics (they start at zero again)."""
+        self.running_mean = self.running_var = None
 
     def backward(self, dout: Array) -> Array:
         xp = array_namespace(dout, self.gamma)

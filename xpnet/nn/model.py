@@ -58,14 +58,18 @@ class Model:
         self.layers: dict[str, Layer] = {}
         self.last_layer: Layer = SoftmaxWithLoss()
         self._keys: dict[str, tuple[str, str]] = {}  # "W1" -> ("Affine1", "W")
+        self._state_keys: dict[str, tuple[str, str]] = {}  # "running_mean1" -> ("BatchNorm1", "running_mean")
         self._folded_pixels = False
 
     # building
     def add(self, name: str, layer: Layer, number: int | None = None) -> Layer:
-        """Append ``layer`` as ``name``; its parameters appear in ``params`` as name + ``number`` (``W1``)."""
+        """Append ``layer`` as ``name``; its parameters appear in ``params`` as name + ``number`` (``W1``), its
+        saved state in ``state`` (``running_mean1``)."""
         self.layers[name] = layer
         for param in layer.param_names:
             self._keys[f"{param}{number}"] = (name, param)
+        for state in layer.state_names:
+            self._state_keys[f"{state}{number}"] = (name, state)
         return layer
 
     def noise(self, shape: tuple[int, ...], scale: float) -> Array:
@@ -97,6 +101,34 @@ class Model:
             self.params[key] = value
 
     @property
+    def state(self) -> dict[str, Array]:
+        """What the layers keep from training that a saved network needs beside its parameters (batch
+        normalization's running statistics), under keys like theirs (``running_mean1``); none before training."""
+        arrays = {key: getattr(self.layers[layer], name) for key, (layer, name) in self._state_keys.items()}
+        return {key: value for key, value in arrays.items() if value is not None}
+
+    @state.setter
+    def state(self, values: Mapping[str, Array]) -> None:
+        unknown = set(values) - set(self._state_keys)
+        if unknown:
+            raise KeyError(f"{min(unknown)!r} is not state of this network (it keeps "
+                           f"{', '.join(self._state_keys) or 'none'})")
+        for key, value in values.items():
+            layer, name = self._state_keys[key]
+            setattr(self.layers[layer], name, value)
+
+    @property
+    def arrays(self) -> dict[str, Array]:
+        """The parameters and the state (:attr:`state`): what a saved network holds."""
+        return {**self.params, **self.state}
+
+    @arrays.setter
+    def arrays(self, values: Mapping[str, Array]) -> None:
+        """Rebind the parameters (every one, as :attr:`params` takes them) and the state given."""
+        self.params = {key: value for key, value in values.items() if key not in self._state_keys}
+        self.state = {key: value for key, value in values.items() if key in self._state_keys}
+
+    @property
     def grads(self) -> dict[str, Array]:
         """The gradients of the last :meth:`gradient` (weight decay not included), under the book's keys."""
         return {key: self.layers[layer].grads[name] for key, (layer, name) in self._keys.items()}
@@ -120,7 +152,7 @@ class Model:
         (BackendError where ``backend`` has none such); returns the network."""
         target = get_backend(backend)
         dtype = dtype_of(target.xp, dtype_name(self.dtype), target.device)
-        self.params = {key: target.asarray(to_numpy(value), dtype=dtype) for key, value in self.params.items()}
+        self.arrays = {key: target.asarray(to_numpy(value), dtype=dtype) for key, value in self.arrays.items()}
         self.backend = target
         return self
 
@@ -134,12 +166,13 @@ class Model:
         return x
 
     def bound(self, params: Mapping[str, Array]) -> Model:
-        """A copy of this network that computes with ``params`` (its own stay as they are): for compiled
-        callers, which pass the weights as arguments so that a compiled copy never scores with stale ones."""
+        """A copy of this network that computes with ``params`` (its own stay as they are), and state (see
+        :attr:`arrays`) if given: for compiled callers, which pass the weights as arguments so that a compiled
+        copy never scores with stale ones, and for other libraries' arrays (a dask chunk's, an exported graph's)."""
         clone = copy.copy(self)
         clone.layers = {name: copy.copy(layer) for name, layer in self.layers.items()}
         for key, value in params.items():
-            layer, name = self._keys[key]
+            layer, name = self._keys[key] if key in self._keys else self._state_keys[key]
             setattr(clone.layers[layer], name, value)
         return clone
 
@@ -251,10 +284,11 @@ class Model:
         return grads
 
     def save_params(self, file_name: str = "params.pkl") -> None:
-        """The parameters as the book saves them: a pickled dict of NumPy arrays under the book's keys."""
+        """The parameters as the book saves them: a pickled dict of NumPy arrays under the book's keys (and the
+        state, :attr:`state`, under its own, where a layer keeps one)."""
         from ..io.download import save_atomically
 
-        arrays = {key: to_numpy(value) for key, value in self.params.items()}
+        arrays = {key: to_numpy(value) for key, value in self.arrays.items()}
 
         def write(temporary: Path) -> None:
             with open(temporary, "wb") as file:
@@ -263,12 +297,12 @@ class Model:
         save_atomically(Path(file_name), write)
 
     def load_params(self, file_name: str = "params.pkl") -> None:
-        """Parameters from a file of the book's format (or ``.npz``), read without running code, placed on
-        this network's backend in its dtype."""
+        """Parameters (and state) from a file of the book's format (or ``.npz``), read without running code, placed
+        on this network's backend in its dtype."""
         from ..io.weights import load_weights
 
         weights = load_weights(file_name, check=None)
-        self.params = {key: self.backend.asarray(value, dtype=self._dtype) for key, value in weights.items()}
+        self.arrays = {key: self.backend.asarray(value, dtype=self._dtype) for key, value in weights.items()}
 
     # inference rewrites
     def inference(self, pixels: bool = False) -> Model:
