@@ -681,6 +681,9 @@ def test_batch_normalizations_running_statistics_are_saved_with_the_parameters(t
     other = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, seed=2)
     other.load_params(str(tmp_path / "p.pkl"))
     np.testing.assert_array_equal(other.predict(x), net.predict(x))
+    scores = net.predict(x)
+    moved = net.to("array_api_strict:device1")  # the state moves with the parameters: no mixing of devices
+    xp_assert_close(moved.predict(x), scores, like=moved.params["W1"], rtol=1e-12)
     other.reset_state()
     assert other.state == {}
     with pytest.raises(KeyError, match="expected the parameters"):  # a network without batch normalization

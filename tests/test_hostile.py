@@ -629,6 +629,19 @@ def test_a_diverging_run_ends_in_one_line(tmp_path: Path, mnist_dir: Path, setti
     assert not saved.exists()
 
 
+@pytest.mark.parametrize("layout", ["two layers", "relu"])
+def test_bench_refuses_a_dense_network_the_chapters_loop_does_not_compute(tmp_path: Path, mnist_dir: Path,
+                                                                           layout: str) -> None:
+    weights = dense_file(tmp_path, (784, 30, 10) if layout == "two layers" else (784, 50, 100, 10), "float32")
+    flags = ["--activation", "relu"] if layout == "relu" else []
+    result, peak = xpnet_cli(tmp_path, "bench", "--tile", "1", "--repeats", "1", "--no-torch", "--weights",
+                             str(weights), *flags, "--data-dir", str(mnist_dir))
+    shape = "784-30-10 network (activation sigmoid)" if layout == "two layers" else "(activation relu)"
+    assert_one_line(result, peak, "bench", str(weights), shape, "three sigmoid layers")
+    result, peak = xpnet_cli(tmp_path, "bench", "--train", "--weights", str(weights), "--data-dir", str(mnist_dir))
+    assert_one_line(result, peak, "bench", f"--weights {weights}: --train times an epoch from the same initial")
+
+
 # --- arguments -----------------------------------------------------------------------------------------------
 
 
