@@ -231,3 +231,29 @@ def test_bench_has_the_jax_and_onnx_rows(tmp_path: Path, mnist_dir: Path) -> Non
     report = json.loads(out.read_text())
     assert report["accuracy"]["JAX (jit)"] == report["accuracy"]["ONNX Runtime"] == 0.9352
     assert {"JAX (jit)", "ONNX Runtime"} <= set(report["methods"])
+
+
+def test_a_compiled_pass_scores_with_the_running_statistics_of_the_moment() -> None:
+    """Batch normalization's running statistics are arguments of JAX's compiled passes, like the weights: a pass
+    compiled before training scores with the statistics that training left, not with those it saw then."""
+    need("jax")
+    from xpnet.scoring import predicted_labels, probabilities
+    from xpnet.train import MultiLayerNetExtend
+
+    rng = np.random.default_rng(0)
+    x, t = rng.standard_normal((40, 6)).astype(np.float32), rng.integers(0, 3, 40)
+    net = MultiLayerNetExtend(6, [5], 3, use_batchnorm=True, seed=1, backend="jax")
+    images = net.backend.asarray(x)
+    probabilities(net, images)  # compiled here, with no statistics yet
+    predicted_labels(net, images)
+    for _ in range(3):
+        net.gradient(x, t)
+    arrays = {key: np.asarray(value, dtype=np.float64) for key, value in net.arrays.items()}
+    a = x @ arrays["W1"] + arrays["b1"]  # the book's inference formulas, restated
+    hidden = np.maximum(arrays["gamma1"] * (a - arrays["running_mean1"]) / np.sqrt(arrays["running_var1"] + 10e-7)
+                        + arrays["beta1"], 0)
+    scores = hidden @ arrays["W2"] + arrays["b2"]
+    expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(probabilities(net, images), expected / expected.sum(axis=1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+    assert net.accuracy(images, net.backend.asarray(t)) == np.mean(np.argmax(scores, axis=1) == t)

@@ -79,7 +79,7 @@ def score(
     """How many samples, overall and by class, have the label as their predicted class; ``x`` is walked in batches.
 
     ``model``: a network (:class:`xpnet.nn.Model`: its ``inference`` gives
-    the pass that scores, ``params`` and ``bound`` let a compiled copy take
+    the pass that scores, ``arrays`` and ``bound`` let a compiled copy take
     the weights as arguments). ``x``: (n, ...) floating point or uint8
     pixels, converted one batch at a time; ``t``: (n,) integer labels in
     0..n_out-1 or (n, n_out) one-hot. The running count stays on the device:
@@ -172,7 +172,7 @@ def _per_batch(model: Any, x: Array, batch_size: int, workers: int, progress: Ca
     _check_samples(model, x)
     pixels = x.dtype == xp.uint8
     if compiles(x):
-        jitted, weights = compiled(_bound_result, x, model, static=("pixels", "result")), dict(model.params)
+        jitted, weights = compiled(_bound_result, x, model, static=("pixels", "result")), dict(model.arrays)
         size = min(batch_size, n)  # fewer samples than a batch are one batch of their own size
 
         def results(images: Array) -> Array:
@@ -230,7 +230,7 @@ def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
         return chunk_counts
     if executor == "jit":
         jitted = compiled(_bound_count, x, model, static=("pixels", "counts_dtype"))
-        weights = dict(model.params)
+        weights = dict(model.arrays)
         return lambda images, targets, rows: jitted(weights, images, targets, rows, pixels=pixels,
                                                     counts_dtype=counts_dtype)
     plan = model.inference(pixels=pixels)  # rewritten once for the whole pass
