@@ -58,8 +58,10 @@ _FLAT_PROBES = 8  # slopes that are all exactly zero after so many probes: ask w
 
 
 def _reads_argument(f: Callable[[Array], object], x: Array) -> bool:
-    """Whether ``f``'s value moves when every element of ``x`` moves, each by its own amount (0.5 to 1.5): not by
-    one amount for all, under which a softmax's loss does not move as its last bias shifts."""
+    """Whether ``f``'s value moves when ``x`` does: every element moved by its own amount (0.5 to 1.5; not by one
+    amount for all, under which a softmax's loss stays put as its last bias shifts), or made NaN (a bias before
+    batch normalization, whose loss stays put however it moves, still carries NaN through)."""
     xp = array_namespace(x)
     ramp = xp.reshape(xp.linspace(0.5, 1.5, math.prod(x.shape), dtype=x.dtype, device=device(x)), x.shape)
-    return float(f(x + ramp)) != float(f(x)) or float(f(x - ramp)) != float(f(x))
+    at_x = float(f(x))
+    return any(float(f(probe)) != at_x for probe in (x + ramp, x - ramp, x + math.nan))
