@@ -516,6 +516,29 @@ def test_a_damaged_record_of_the_run_is_one_line(tmp_path, mnist_dir, capsys, ru
     assert error.count("\n") == 1 and error.startswith(f"xpnet train: error: --resume: {saved}: its recorded")
 
 
+@pytest.mark.parametrize("record", [{"dropout": 1.5}, {"dropout": "0.2"}, {"batch_norm": 1}, {"activation": "tanh"},
+                                    {"activation": 3}, {"init": "bogus"}, {"weight_decay": -1}])
+def test_a_damaged_record_of_the_network_is_one_line(tmp_path, mnist_dir, capsys, record: dict) -> None:
+    """What rebuilds a dense network (its activation, dropout and batch normalization) is checked where infer reads
+    it, and where --resume does (with the weight decay)."""
+    from xpnet.cli import main
+
+    saved = tmp_path / "w.npz"
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "500", "--data-dir", str(mnist_dir), "--quiet",
+              "--save", str(saved)]
+    assert main([*common, "--epochs", "1"]) == 0
+    xpnet.io.weights.save_weights(saved, xpnet.load_weights(saved), about=xpnet.io.weights.read_about(saved) | record)
+    capsys.readouterr()
+    key = next(iter(record))
+    if key not in ("weight_decay", "init"):  # what infer needs
+        assert main(["infer", "--weights", str(saved), "--data-dir", str(mnist_dir)]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and error.startswith(f"xpnet infer: error: {saved}: its recorded")
+    assert main([*common, "--epochs", "2", "--resume"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.startswith(f"xpnet train: error: --resume: {saved}: its recorded")
+
+
 def test_resuming_with_another_optimizer_says_it_starts_afresh(tmp_path, mnist_dir, capsys) -> None:
     from xpnet.cli import main
 

@@ -91,12 +91,15 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
 
 
+INITS = ("xavier", "he")  # --init: the book's two initial weight scales by name
+
+
 def add_dense_args(parser: argparse.ArgumentParser) -> None:
     """--sizes, --activation and --init: the shape of a dense network to train."""
     parser.add_argument("--sizes", help="with --model mlp: layer sizes (default 784,50,100,10)")
-    parser.add_argument("--activation", choices=("sigmoid", "relu"),
+    parser.add_argument("--activation", choices=tuple(ACTIVATIONS),
                         help="with --model mlp: hidden activation (default sigmoid)")
-    parser.add_argument("--init", choices=("xavier", "he"), help="with --model mlp: weight scale (default xavier)")
+    parser.add_argument("--init", choices=INITS, help="with --model mlp: weight scale (default xavier)")
 
 
 def dense_options(args: argparse.Namespace, model: ModelEntry) -> dict[str, Any]:

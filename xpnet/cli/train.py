@@ -19,8 +19,10 @@ from ..errors import XpnetError
 from ..io.download import check_writable
 from ..io.weights import check_network, dense_layers, load_weights, read_about, read_optimizer_state, save_weights
 from ..models import MODELS, ModelEntry
+from ..nn import ACTIVATIONS
 from ..train import OPTIMIZERS, fit
 from ._common import (
+    INITS,
     MAX_BATCH,
     add_backend_args,
     add_dense_args,
@@ -233,6 +235,9 @@ def _take_saved_network(args: argparse.Namespace, saved: dict[str, Any], options
     --sizes, --activation or --init given otherwise is refused."""
     sizes = [w.shape[0] for w, _ in dense_layers(load_weights(args.save, check=None))] + [classes]
     kept = {"sizes": sizes, "activation": saved.get("activation", "sigmoid"), "weight_init_std": saved.get("init")}
+    for flag, name, allowed in (("--activation", "activation", ACTIVATIONS), ("--init", "weight_init_std", INITS)):
+        if kept[name] is not None and not (isinstance(kept[name], str) and kept[name] in allowed):
+            raise XpnetError(f"--resume: {args.save}: its recorded {flag} is {kept[name]!r}")
     for flag, name, given in (("--sizes", "sizes", args.sizes), ("--activation", "activation", args.activation),
                               ("--init", "weight_init_std", args.init)):
         if given is not None and kept[name] is not None and options[name] != kept[name]:
