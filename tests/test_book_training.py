@@ -517,7 +517,8 @@ def test_a_damaged_record_of_the_run_is_one_line(tmp_path, mnist_dir, capsys, ru
 
 
 @pytest.mark.parametrize("record", [{"dropout": 1.5}, {"dropout": "0.2"}, {"batch_norm": 1}, {"activation": "tanh"},
-                                    {"activation": 3}, {"init": "bogus"}, {"weight_decay": -1}])
+                                    {"activation": 3}, {"init": "bogus"}, {"weight_decay": -1}, {"model": ["mlp"]},
+                                    {"epoch": True}])
 def test_a_damaged_record_of_the_network_is_one_line(tmp_path, mnist_dir, capsys, record: dict) -> None:
     """What rebuilds a dense network (its activation, dropout and batch normalization) is checked where infer reads
     it, and where --resume does (with the weight decay)."""
@@ -530,6 +531,14 @@ def test_a_damaged_record_of_the_network_is_one_line(tmp_path, mnist_dir, capsys
     xpnet.io.weights.save_weights(saved, xpnet.load_weights(saved), about=xpnet.io.weights.read_about(saved) | record)
     capsys.readouterr()
     key = next(iter(record))
+    if key in ("model", "epoch"):
+        assert main(["infer", "--weights", str(saved), "--data-dir", str(mnist_dir)]) == (2 if key == "model" else 0)
+        assert main([*common, "--epochs", "2", "--resume"]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == (2 if key == "model" else 1)
+        assert ("does not know (['mlp'])" in error and "there already, holding ['mlp']" in error if key == "model"
+                else f"--resume: {saved} holds no epoch of xpnet train" in error)
+        return
     if key not in ("weight_decay", "init"):  # what infer needs
         assert main(["infer", "--weights", str(saved), "--data-dir", str(mnist_dir)]) == 2
         error = capsys.readouterr().err

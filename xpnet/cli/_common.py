@@ -137,7 +137,7 @@ def chosen_model(args: argparse.Namespace) -> ModelEntry:
     record must agree with --model when both are there."""
     about = read_about(args.weights) if getattr(args, "weights", None) else {}
     recorded = about.get("model")
-    if recorded is not None and recorded not in MODELS:
+    if recorded is not None and not (isinstance(recorded, str) and recorded in MODELS):
         raise XpnetError(f"{args.weights}: holds weights of a model this xpnet does not know ({recorded!r})")
     if args.model and recorded and args.model != recorded:
         raise XpnetError(f"{args.weights}: holds {recorded} weights (as xpnet train recorded), not {args.model}'s")

@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         recorded = saved.get("model")
         raise XpnetError(f"--save {args.save}: there already, holding {recorded or 'weights xpnet did not record'}"
                          f"{'' if recorded is None else ' weights'}; give another path or remove it")
-    if args.resume and not (saved and isinstance(saved.get("epoch"), int)):
+    if args.resume and not (saved and type(saved.get("epoch")) is int and saved["epoch"] >= 0):
         raise XpnetError(f"--resume: {args.save} holds no epoch of xpnet train to go on from")
     _take_run_settings(args, saved.get("run", {}) if args.resume else {})
     _take_dtype(args, saved if args.resume else None)
