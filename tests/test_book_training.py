@@ -393,8 +393,10 @@ def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys,
               "500", "--data-dir", str(mnist_dir), "--json", "--quiet", "--seed", "4"]
     whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
     assert main([*common, "--epochs", "3", "--save", str(whole)]) == 0
-    three = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    printed = capsys.readouterr()
+    three = [json.loads(line) for line in printed.out.splitlines()]
     assert [epoch["epoch"] for epoch in three] == [1, 2, 3] and all("validation_accuracy" in e for e in three)
+    assert "its first 1500 test images were trained on or held out (500 for validation)" in printed.err
     assert main([*common, "--epochs", "2", "--save", str(parts)]) == 0
     capsys.readouterr()
     assert xpnet.io.weights.read_about(parts)["epoch"] == 2

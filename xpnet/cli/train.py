@@ -191,8 +191,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {args.save} holds epoch {done} (--resume goes on from there)", file=sys.stderr)
         raise
-    hint = (f" (its first {args.train_on_test} test images were trained on, and infer scores all of them)"
-            if args.train_on_test else "")
+    used = "trained on" if not args.validation else f"trained on or held out ({args.validation} for validation)"
+    hint = f" (its first {args.train_on_test} test images were {used}, and infer scores all of them)" if (
+        args.train_on_test) else ""
     print(f"saved {args.save} ({n} training images); score it with: xpnet infer --weights {args.save}{hint}",
           file=sys.stderr if args.json else sys.stdout)
     return 0
