@@ -8,9 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..backends import get_backend
 from ..errors import BackendError, XpnetError
 from ..io.download import check_writable, save_atomically
-from ..io.weights import check_network, dense_layers, load_weights
+from ..io.weights import dense_layers
+from ..models import ModelEntry
 from ._common import (
     MAX_BATCH,
     MAX_WORKERS,
@@ -63,15 +65,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.train and (args.sizes or args.init):
         raise XpnetError("--sizes and --init shape the network that --train trains; without --train the weights "
                          "file sets them")
-    if args.train and args.weights:
-        raise XpnetError(f"--weights {args.weights}: --train times an epoch from the same initial weights for every "
-                         "method; leave --weights out")
-    if model.dense and not args.train:
-        _check_chapter3_layout(args)
     if args.train:
+        options = dense_options(args, model)
+        if args.weights:
+            raise XpnetError(f"--weights {args.weights}: --train times an epoch from the same initial weights for "
+                             "every method; leave --weights out")
         report = benchmarks.run_training(model, backend, images, labels, repeats=args.repeats or 3,
-                                         with_torch=not args.no_torch, options=dense_options(args, model))
+                                         with_torch=not args.no_torch, options=options)
     else:
+        if model.dense:
+            _check_chapter3_layout(args, model)
         report = benchmarks.run(model, backend, images, labels, weights=args.weights, dtype=args.dtype,
                                 tile=args.tile, repeats=args.repeats or 5, with_torch=not args.no_torch,
                                 sweep=args.sweep or backend.on_gpu)
@@ -81,14 +84,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_chapter3_layout(args: argparse.Namespace) -> None:
+def _check_chapter3_layout(args: argparse.Namespace, model: ModelEntry) -> None:
     """A dense network must have chapter 3's layout (three sigmoid layers), whatever --weights and --activation
     say: the chapter's own loop, restated beside xpnet, computes that and nothing else."""
-    layers = dense_layers(load_weights(args.weights, check=check_network))
+    network = model.load(get_backend("cpu"), args.weights, args.dtype, **args.layers_recorded)  # checked as infer does
+    layers = dense_layers(network.params)
     recorded = {**args.layers_recorded, "activation": args.activation or "sigmoid"}
     if len(layers) != 3 or recorded != {"activation": "sigmoid"}:
         sizes = "-".join(str(n) for n in [layers[0][0].shape[0], *(w.shape[1] for w, _ in layers)])
         kind = ", ".join(f"{key} {value}" for key, value in recorded.items())
-        raise XpnetError(f"{args.weights or 'the pretrained weights'}: a {sizes} network ({kind}); without --train the "
-                         "bench times chapter 3's layout, three sigmoid layers, beside the chapter's own loop (xpnet "
-                         "infer scores any)")
+        raise XpnetError(f"{args.weights or 'the pretrained weights'}: a {sizes} network ({kind}); without --train "
+                         "the bench times chapter 3's layout, three sigmoid layers, beside the chapter's own loop "
+                         "(xpnet infer scores any)")
