@@ -694,7 +694,9 @@ def test_dropout_and_batch_norm_are_trained_recorded_and_scored_as_trained(tmp_p
         pytest.importorskip(module, reason=f"{module} is not installed: pip install 'xpnet[onnx]'")
     import onnxruntime
 
+    capsys.readouterr()
     assert main(["export", "--weights", str(saved), "-o", str(tmp_path / "w.onnx")]) == 0
+    assert "a 784-20-10 network (relu, dropout 0.3, batch normalization)" in capsys.readouterr().out
     pixels = load_array("test", "images", mnist_dir).reshape(-1, 784)
     (labels,) = onnxruntime.InferenceSession(str(tmp_path / "w.onnx")).run(["label"], {"images": pixels})
     assert np.mean(labels != predicted) <= 2e-4  # the graph's own order of operations may move an image or two

@@ -8,6 +8,7 @@ from typing import Any
 from ..backends import get_backend
 from ..export import INPUTS, onnx_model, save_onnx
 from ..io.download import check_writable
+from ..io.weights import dense_layers
 from ._common import add_model_arg, chosen_model
 
 
@@ -30,6 +31,14 @@ def run(args: argparse.Namespace) -> int:
     model = chosen_model(args)
     network = model.load(get_backend("cpu"), args.weights, args.dtype, **args.layers_recorded)
     save_onnx(onnx_model(model, network, input_dtype=args.input), args.output)
-    print(f"wrote {args.output}: {model.title}, input 'images' {args.input} (N, {model.features}), outputs "
+    title = model.title
+    if model.dense:  # its sizes are the weights' own
+        layers = dense_layers(network.params)
+        recorded = {"activation": "sigmoid", **args.layers_recorded}
+        kind = [recorded["activation"], *([f"dropout {recorded['dropout']}"] if recorded.get("dropout") else []),
+                *(["batch normalization"] if recorded.get("batch_norm") else [])]
+        sizes = "-".join(str(n) for n in [model.features, *(w.shape[1] for w, _ in layers)])
+        title = f"a {sizes} network ({', '.join(kind)})"
+    print(f"wrote {args.output}: {title}, input 'images' {args.input} (N, {model.features}), outputs "
           f"'probabilities' (N, {model.classes}) and 'label' (N,)")
     return 0
