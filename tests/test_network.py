@@ -204,6 +204,14 @@ def test_check_network_names_the_key(change, message: str) -> None:
         xpnet.check_network(network)
 
 
+def test_a_weights_dict_of_more_than_dense_layers_is_refused() -> None:
+    """Chapter 3's functions build a dense network from W1..Wn and b1..bn: weights that hold more (batch
+    normalization's gamma, beta and running statistics) would be scored without them."""
+    network = small_network() | {"gamma1": np.ones(2), "beta1": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"the weights hold beta1 beside W1\.\.W2 and b1\.\.b2"):
+        xpnet.predict(network, np.zeros((1, 3)))
+
+
 def test_workers_take_the_next_batch_as_they_finish_one() -> None:
     # the batch that starts at 0 is slow (a worker slowed down on a shared machine): the other worker takes
     # every other batch meanwhile, instead of waiting for its fixed share to come round

@@ -70,8 +70,13 @@ class MultiLayerNet(Model):
     @classmethod
     def from_weights(cls, weights: Mapping[str, Any], activation: str = "sigmoid") -> MultiLayerNet:
         """The network whose layers hold ``weights`` (``W1..Wn``, ``b1..bn``, checked by the caller), on their
-        backend, in their common dtype; no weights are drawn."""
+        backend, in their common dtype; no weights are drawn. ValueError for weights that hold more than a dense
+        network's."""
         layers = dense_layers(weights)
+        extra = sorted(set(weights) - {f"{kind}{k}" for k in range(1, len(layers) + 1) for kind in "Wb"})
+        if extra:
+            raise ValueError(f"the weights hold {extra[0]} beside W1..W{len(layers)} and b1..b{len(layers)}: a network "
+                             "of more than dense layers (batch normalization's?); build it and load_params the file")
         arrays = [a for layer in layers for a in layer]
         xp = array_namespace(*arrays)
         dtype = xp.result_type(*arrays)
