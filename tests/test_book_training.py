@@ -702,6 +702,23 @@ def test_dropout_and_batch_norm_are_trained_recorded_and_scored_as_trained(tmp_p
     assert np.mean(labels != predicted) <= 2e-4  # the graph's own order of operations may move an image or two
 
 
+def test_a_batch_normalized_run_resumes_with_its_running_statistics(tmp_path, mnist_dir) -> None:
+    """Two epochs and then one more, resumed from the file, end where three epochs end: the weights, and the
+    running statistics that the file keeps beside them."""
+    from xpnet.cli import main
+
+    common = ["train", "--sizes", "784,20,10", "--batch-norm", "--train-on-test", "1500", "--data-dir",
+              str(mnist_dir), "--quiet"]
+    whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
+    assert main([*common, "--epochs", "3", "--save", str(whole)]) == 0
+    assert main([*common, "--epochs", "2", "--save", str(parts)]) == 0
+    assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0
+    resumed, expected = xpnet.load_weights(parts), xpnet.load_weights(whole)
+    assert set(resumed) == set(expected) and {"running_mean1", "running_var1"} <= set(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(resumed[key], value, err_msg=key)
+
+
 def test_batch_normalizations_running_statistics_are_saved_with_the_parameters(tmp_path) -> None:
     """The running statistics are state that outlives a batch: save_params keeps them beside the parameters,
     load_params restores them, and reset_state forgets them."""
