@@ -42,6 +42,9 @@ step python scripts/neuralnet_mnist.py --backend dask --device cuda   # CuPy-bac
 for name in mlp simple_convnet deep_convnet; do
   step python -m xpnet train --model "$name" --device cuda --epochs 1 --train-on-test 5000 --save "/tmp/$name.npz"
 done
+step python -m xpnet train --device cuda --activation relu --init he --dropout 0.2 --batch-norm --epochs 1 \
+  --train-on-test 5000 --save /tmp/mlp_extended.npz
+step python -m xpnet infer --device cuda --weights /tmp/mlp_extended.npz
 limit=$((3 * ${STEP_S:-120})) step python -m pytest -q -m gpu tests
 for backend in numpy torch jax; do  # numpy on cuda is CuPy
   step python scripts/bench.py --backend "$backend" --device cuda --repeats 3 --json-out "gpu_bench_$backend.json" \
