@@ -148,8 +148,8 @@ class Model:
         return array_namespace(*values).result_type(*values)
 
     def to(self, backend: Backend | str) -> Model:
-        """Move every parameter to ``backend`` (a Backend or a spec such as ``"cuda"``), keeping its dtype
-        (BackendError where ``backend`` has none such); returns the network."""
+        """Move every parameter, and the state (:attr:`state`), to ``backend`` (a Backend or a spec such as
+        ``"cuda"``), keeping its dtype (BackendError where ``backend`` has none such); returns the network."""
         target = get_backend(backend)
         dtype = dtype_of(target.xp, dtype_name(self.dtype), target.device)
         self.arrays = {key: target.asarray(to_numpy(value), dtype=dtype) for key, value in self.arrays.items()}
