@@ -217,27 +217,30 @@ import os, sys
 sys.path.append(os.pardir)
 import numpy as np
 from collections import OrderedDict
-from common.layers import Convolution, Relu, Pooling, Affine, SoftmaxWithLoss
+from common.layers import Convolution, Relu, Pooling, Affine, SoftmaxWithLoss, BatchNormalization
 from common.trainer import Trainer
 
-# ch07/simple_convnet.py, abridged: the book's own class, its arrays NumPy's, trained by the book's Trainer
+# ch07/simple_convnet.py, abridged, with chapter 6's batch normalization: the book's own class, its arrays
+# NumPy's, trained by the book's Trainer
 class SimpleConvNet:
     def __init__(self):
         self.params = {'W1': 0.1 * np.random.randn(4, 1, 3, 3), 'b1': np.zeros(4),
+                       'gamma1': np.ones(4 * 8 * 8), 'beta1': np.zeros(4 * 8 * 8),
                        'W2': 0.1 * np.random.randn(4 * 4 * 4, 10), 'b2': np.zeros(10)}
         self.layers = OrderedDict()
         self.layers['Conv1'] = Convolution(self.params['W1'], self.params['b1'], 1, 1)
+        self.layers['BatchNorm1'] = BatchNormalization(self.params['gamma1'], self.params['beta1'])
         self.layers['Relu1'] = Relu()
         self.layers['Pool1'] = Pooling(pool_h=2, pool_w=2, stride=2)
         self.layers['Affine1'] = Affine(self.params['W2'], self.params['b2'])
         self.last_layer = SoftmaxWithLoss()
         self.seen = set()
-    def predict(self, x):
+    def predict(self, x, train_flg=False):
         for layer in self.layers.values():
-            x = layer.forward(x)
+            x = layer.forward(x, train_flg)
         return x
     def loss(self, x, t):
-        return self.last_layer.forward(self.predict(x), t)
+        return self.last_layer.forward(self.predict(x, True), t)
     def accuracy(self, x, t):
         return np.sum(np.argmax(self.predict(x), axis=1) == t) / float(x.shape[0])
     def gradient(self, x, t):
@@ -247,6 +250,7 @@ class SimpleConvNet:
         for layer in reversed(list(self.layers.values())):
             dout = layer.backward(dout)
         return {'W1': self.layers['Conv1'].dW, 'b1': self.layers['Conv1'].db,
+                'gamma1': self.layers['BatchNorm1'].dgamma, 'beta1': self.layers['BatchNorm1'].dbeta,
                 'W2': self.layers['Affine1'].dW, 'b2': self.layers['Affine1'].db}
 
 np.random.seed(0)
@@ -259,14 +263,16 @@ trainer = Trainer(network, x[:200], t[:200], x[200:], t[200:], epochs=6, mini_ba
 trainer.train()
 print(','.join(str(float(v)) for v in trainer.train_acc_list + trainer.test_acc_list + trainer.train_loss_list[-1:]))
 print(','.join(sorted(network.seen)), type(network.params['W1']).__module__,
-      network.layers['Conv1'].W is network.params['W1'] and network.layers['Affine1'].b is network.params['b2'])
+      network.layers['Conv1'].W is network.params['W1'] and network.layers['Affine1'].b is network.params['b2'],
+      type(network.layers['BatchNorm1'].running_mean).__module__, network.accuracy(x[200:], t[200:]))
 """
 
 
 @pytest.mark.parametrize("backend", ["array_api_strict:device1", "torch"])
 def test_the_books_trainer_takes_its_own_network_classes_to_the_device(backend: str) -> None:
     """A book network class, unchanged, trained by ``common``'s Trainer on the chosen device: the same steps as
-    on NumPy, and its parameters NumPy arrays again afterwards, still the ones its layers hold."""
+    on NumPy, and its parameters and running statistics NumPy arrays again afterwards (the parameters still the
+    ones its layers hold), so that the class goes on scoring on the host."""
     if backend == "torch":
         pytest.importorskip("torch")
     runs = {}
@@ -275,11 +281,12 @@ def test_the_books_trainer_takes_its_own_network_classes_to_the_device(backend: 
                                 text=True, check=False, env={"PATH": "/usr/bin:/bin", "XPNET_BACKEND": chosen})
         assert result.returncode == 0, result.stderr
         runs[chosen] = result.stdout.split()
-    scores, during, after, shared = runs[backend]
+    scores, during, after, shared, statistics, scored = runs[backend]
     on_numpy = [float(v) for v in runs["numpy"][0].split(",")]
     np.testing.assert_allclose([float(v) for v in scores.split(",")], on_numpy, rtol=1e-9)
     assert on_numpy[11] > 0.8  # the test accuracy at the last epoch's start: it learned
-    assert during == backend.split(":")[0] and after == "numpy" and shared == "True"
+    assert during == backend.split(":")[0] and after == "numpy" and shared == "True" and statistics == "numpy"
+    assert float(scored) == float(runs["numpy"][-1])
 
 
 BOOK_DRAWS = """

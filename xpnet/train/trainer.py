@@ -128,13 +128,17 @@ def _layers(network: Any) -> Iterator[Layer]:
 
 def _rebind(network: Any, place: Callable[[Array], Array], params: Mapping[str, Array] | None = None) -> None:
     """``network.params`` placed by ``place``, and each layer's parameter that is one of those arrays bound to
-    its placed copy (the book's layers share the arrays of ``params``, and optimizers update them in place).
+    its placed copy (the book's layers share the arrays of ``params``, and optimizers update them in place), and
+    each layer's saved state placed too.
     ``params``: the arrays as they were, where ``network.params`` has already been bound anew."""
     params = network.params if params is None else params
     placed = {id(value): place(value) for value in params.values()}
     for layer in _layers(network):
         layer.params = {name: placed[id(value)] if id(value) in placed else place(value)
                         for name, value in layer.params.items()}
+        for name in layer.state_names:  # running statistics go where the parameters go
+            if getattr(layer, name) is not None:
+                setattr(layer, name, place(getattr(layer, name)))
     for key, value in params.items():
         network.params[key] = placed[id(value)]
 
