@@ -17,8 +17,9 @@ import numpy as np
 
 from ..backends import Backend, array_namespace, dtype_name, dtype_of, get_backend, to_numpy
 from .base import Layer, Seed, generator
-from .layers import Affine, SoftmaxWithLoss, Tanh
+from .layers import SoftmaxWithLoss
 from .params import Params
+from .rewrites import commuted, for_inference
 
 Array = Any
 
@@ -215,16 +216,8 @@ class Model:
         return result
 
     def _commuted(self) -> tuple[list[str], list[Layer]]:
-        """The layers' names and layers, each monotone elementwise layer (ReLU) just before a max pooling moved
-        after it. The two commute exactly (NaN and padding zeros included), and the pooling leaves fewer values
-        to rectify; in training the gradients are the same too: a window whose maximum the ReLU zeroes sends
-        nothing back either way, and one whose maximum is positive sends it to the same first maximum."""
-        names, layers = list(self.layers), list(self.layers.values())
-        for k in range(len(layers) - 1):
-            if layers[k].monotone and layers[k + 1].commutes_with_monotone:
-                layers[k], layers[k + 1] = layers[k + 1], layers[k]
-                names[k], names[k + 1] = names[k + 1], names[k]
-        return names, layers
+        """The layers' names and layers in the order training and inference run them (:func:`.rewrites.commuted`)."""
+        return commuted(self.layers)
 
     def predict(self, x: Array, train_flg: bool = False) -> Array:
         """Scores before the softmax, (batch, n_out), of a batch ``x``: uint8 pixels (as pixel / 255) or floats
@@ -304,45 +297,10 @@ class Model:
         weights = load_weights(file_name, check=None)
         self.arrays = {key: self.backend.asarray(value, dtype=self._dtype) for key, value in weights.items()}
 
-    # inference rewrites
     def inference(self, pixels: bool = False) -> Model:
-        """This network rewritten for inference, by what its layers declare; the same scores, less work.
-
-        - A monotone elementwise layer (ReLU) just before a max pooling runs after it (as in training,
-          see :meth:`_commuted`).
-        - A layer of the form ``shift + outer * tanh(inner * a)`` (the sigmoid, whose ``a`` is
-          ``tanh(a / 2) / 2 + 1/2``) between two affine layers becomes a ``tanh``: ``inner`` moves into the
-          affine layer before it, ``outer`` and ``shift`` into the one after (W * outer, and b + shift times
-          W's column sums). A hidden layer then costs one product, one bias add and one tanh.
-        - With ``pixels`` (uint8 input), a first affine layer takes in the 1/255 that scales them.
-        """
-        names, layers = self._commuted()
-        folds = [0 < k < len(layers) - 1 and layers[k].tanh_form is not None and layers[k - 1].affine
-                 and layers[k + 1].affine for k in range(len(layers))]
-        pixels = pixels and bool(layers) and layers[0].affine
-        if not (pixels or any(folds)):
-            return self._rewired(names, layers, folded_pixels=False)
-        rewritten = []
-        for k, layer in enumerate(layers):
-            if folds[k]:
-                rewritten.append(Tanh())
-                continue
-            if not layer.affine:
-                rewritten.append(layer)
-                continue
-            w, b = layer.W, layer.b
-            if k == 0 and pixels:
-                w = w * (1 / 255)
-            if k > 0 and folds[k - 1]:
-                _, outer, shift = layers[k - 1].tanh_form
-                w, b = w * outer, b + shift * array_namespace(w).sum(w, axis=0)
-            if k < len(layers) - 1 and folds[k + 1]:
-                inner = layers[k + 1].tanh_form[0]
-                w, b = w * inner, b * inner
-            rewritten.append(Affine(w, b))
-        return self._rewired(names, rewritten, folded_pixels=pixels)
-
-    def _rewired(self, names: list[str], layers: list[Layer], folded_pixels: bool) -> Model:
+        """This network rewritten for inference, by what its layers declare (:func:`.rewrites.for_inference`):
+        the same scores, less work. ``pixels``: the input will be uint8 pixels."""
+        names, layers, folded_pixels = for_inference(self.layers, pixels)
         clone = copy.copy(self)
         clone.layers = dict(zip(names, layers, strict=True))
         clone._folded_pixels = folded_pixels
