@@ -93,6 +93,14 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 INITS = ("xavier", "he")  # --init: the book's two initial weight scales by name
 
+# What chapter 6 adds to a dense network, recorded in its file (``infer`` rebuilds the network from it) and kept by
+# --resume: each one's flag, its value when not given, and whether a recorded value is one it takes.
+DENSE_EXTRAS: dict[str, tuple[str, Any, Callable[[Any], bool]]] = {
+    "weight_decay": ("--weight-decay", 0.0, lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
+    "dropout": ("--dropout", 0.0, lambda v: type(v) in (int, float) and 0 <= v < 1),
+    "batch_norm": ("--batch-norm", False, lambda v: type(v) is bool),
+}
+
 
 def add_dense_args(parser: argparse.ArgumentParser) -> None:
     """--sizes, --activation and --init: the shape of a dense network to train."""
@@ -161,9 +169,9 @@ def _recorded_layers(path: str, about: dict[str, Any]) -> dict[str, Any]:
     dropout, batch_norm = about.get("dropout", 0), about.get("batch_norm", False)
     if activation not in ACTIVATIONS:
         raise DataError(f"{path}: its recorded activation is {activation!r}, not one of {', '.join(ACTIVATIONS)}")
-    if not (type(dropout) in (int, float) and 0 <= dropout < 1):
+    if not DENSE_EXTRAS["dropout"][2](dropout):
         raise DataError(f"{path}: its recorded dropout ratio is {dropout!r}")
-    if type(batch_norm) is not bool:
+    if not DENSE_EXTRAS["batch_norm"][2](batch_norm):
         raise DataError(f"{path}: its recorded batch normalization is {batch_norm!r}")
     return {"activation": activation, **({"dropout": dropout, "batch_norm": batch_norm} if dropout or batch_norm
                                          else {})}

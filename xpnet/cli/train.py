@@ -22,6 +22,7 @@ from ..models import MODELS, ModelEntry
 from ..nn import ACTIVATIONS
 from ..train import OPTIMIZERS, fit
 from ._common import (
+    DENSE_EXTRAS,
     INITS,
     MAX_BATCH,
     add_backend_args,
@@ -66,15 +67,6 @@ def ratio(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a number from 0 up to 1 (not 1 itself), got {text!r}")
     return value
-
-
-# What chapter 6 adds to a dense network, recorded in its file (``infer`` rebuilds the network from it) and kept by
-# --resume: each one's flag, its value when not given, and whether a recorded value is one it takes.
-DENSE_EXTRAS: dict[str, tuple[str, Any, Callable[[Any], bool]]] = {
-    "weight_decay": ("--weight-decay", 0.0, lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
-    "dropout": ("--dropout", 0.0, lambda v: type(v) in (int, float) and 0 <= v < 1),
-    "batch_norm": ("--batch-norm", False, lambda v: type(v) is bool),
-}
 
 
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
