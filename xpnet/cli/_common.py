@@ -92,6 +92,25 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 INITS = ("xavier", "he")  # --init: the book's two initial weight scales by name
+TRAIN_DTYPES = ("float32", "float64")  # xpnet train's --dtype; the first is the default
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed for numpy.random.default_rng, an integer from 0 to 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 1 << 63:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63 - 1, got {text!r}")
+    return value
+
+
+# The settings that pick a run's images and their order, recorded in its file and kept by --resume: each one's
+# default, and its parser (the option's, which checks a recorded value too).
+RUN_SETTINGS: dict[str, tuple[int | None, Callable[[str], int]]] = {
+    "seed": (0, seed), "batch_size": (100, at_most(MAX_BATCH)), "validation": (None, positive_int),
+    "train_on_test": (None, positive_int)}
 
 # What chapter 6 adds to a dense network, recorded in its file (``infer`` rebuilds the network from it) and kept by
 # --resume: each one's flag, its value when not given, and whether a recorded value is one it takes.
@@ -100,6 +119,50 @@ DENSE_EXTRAS: dict[str, tuple[str, Any, Callable[[Any], bool]]] = {
     "dropout": ("--dropout", 0.0, lambda v: type(v) in (int, float) and 0 <= v < 1),
     "batch_norm": ("--batch-norm", False, lambda v: type(v) is bool),
 }
+
+
+def _parses(parse: Callable[[str], int], value: Any) -> bool:
+    """Whether ``value`` is an integer that ``parse`` (an option's argparse type) takes as it is."""
+    try:
+        return type(value) is int and parse(str(value)) == value
+    except argparse.ArgumentTypeError:
+        return False
+
+
+def _run_settings(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        (kept is None and RUN_SETTINGS[name][0] is None) or _parses(RUN_SETTINGS[name][1], kept)
+        for name, kept in value.items() if name in RUN_SETTINGS)
+
+
+# What xpnet train records beside the weights: each field's name in an error, what it holds, and whether a value
+# is one that train writes. A file's record is checked against it once, where it is read (:func:`read_record`).
+_EXTRAS_HOLD = {"weight_decay": "a finite number from 0", "dropout": "a number from 0 up to 1",
+                "batch_norm": "true or false"}
+RECORD: dict[str, tuple[str, str, Callable[[Any], bool]]] = {
+    "model": ("model", "one of " + ", ".join(MODELS), lambda v: isinstance(v, str) and v in MODELS),
+    "dtype": ("dtype", " or ".join(TRAIN_DTYPES), lambda v: isinstance(v, str) and v in TRAIN_DTYPES),
+    "optimizer": ("optimizer", "a name", lambda v: isinstance(v, str)),
+    "lr": ("learning rate", "a finite positive number",
+           lambda v: type(v) in (int, float) and math.isfinite(v) and v > 0),
+    "activation": ("--activation", "one of " + ", ".join(ACTIVATIONS),
+                   lambda v: isinstance(v, str) and v in ACTIVATIONS),
+    "init": ("--init", " or ".join(INITS), lambda v: isinstance(v, str) and v in INITS),
+    **{name: (flag, _EXTRAS_HOLD[name], valid) for name, (flag, _, valid) in DENSE_EXTRAS.items()},
+    "run": ("run settings", "the run's --seed, --batch-size, --validation and --train-on-test as they parse",
+            _run_settings),
+    "epoch": ("epoch", "a count from 0", lambda v: type(v) is int and v >= 0),
+}
+
+
+def read_record(path: str) -> dict[str, Any]:
+    """What xpnet train recorded in the weights file ``path`` (``{}`` for a file it did not write), each field
+    checked against :data:`RECORD`; DataError names the first that train would not have written."""
+    record = read_about(path)
+    for name, (label, holds, valid) in RECORD.items():
+        if name in record and not valid(record[name]):
+            raise DataError(f"{path}: its record says {label} {record[name]!r}, not {holds}")
+    return record
 
 
 def add_dense_args(parser: argparse.ArgumentParser) -> None:
@@ -143,38 +206,29 @@ def _sizes(text: str | None, features: int, classes: int) -> list[int]:
 def chosen_model(args: argparse.Namespace) -> ModelEntry:
     """The model that --model names, or that the --weights file records (with its --activation); the file's
     record must agree with --model when both are there."""
-    about = read_about(args.weights) if getattr(args, "weights", None) else {}
+    about = read_record(args.weights) if getattr(args, "weights", None) else {}
     recorded = about.get("model")
-    if recorded is not None and not (isinstance(recorded, str) and recorded in MODELS):
-        raise XpnetError(f"{args.weights}: holds weights of a model this xpnet does not know ({recorded!r})")
     if args.model and recorded and args.model != recorded:
         raise XpnetError(f"{args.weights}: holds {recorded} weights (as xpnet train recorded), not {args.model}'s")
     args.model_named = bool(args.model or recorded)
     args.model = args.model or recorded or args.fallback_model
     if getattr(args, "activation", None) and not MODELS[args.model].dense:
         raise XpnetError(f"--activation is for dense networks such as --model mlp; {args.model} has its own")
-    args.layers_recorded = _recorded_layers(args.weights, about) if about and MODELS[args.model].dense else {}
+    args.layers_recorded = _recorded_layers(about) if about and MODELS[args.model].dense else {}
     if hasattr(args, "activation") and not args.activation and about.get("activation"):
         args.activation = about["activation"]
-    args.dtype_recorded = hasattr(args, "dtype") and not args.dtype and about.get("dtype") in FLOAT_DTYPES
+    args.dtype_recorded = hasattr(args, "dtype") and not args.dtype and "dtype" in about
     if args.dtype_recorded:
         args.dtype = about["dtype"]  # scored in the dtype it was trained in
     return MODELS[args.model]
 
 
-def _recorded_layers(path: str, about: dict[str, Any]) -> dict[str, Any]:
-    """A dense network's layers as xpnet train recorded them in its file (its activation, and the dropout and
-    batch normalization of --dropout and --batch-norm): the network's options that rebuild it."""
-    activation = about.get("activation", "sigmoid")
-    dropout, batch_norm = about.get("dropout", 0), about.get("batch_norm", False)
-    if activation not in ACTIVATIONS:
-        raise DataError(f"{path}: its recorded activation is {activation!r}, not one of {', '.join(ACTIVATIONS)}")
-    if not DENSE_EXTRAS["dropout"][2](dropout):
-        raise DataError(f"{path}: its recorded dropout ratio is {dropout!r}")
-    if not DENSE_EXTRAS["batch_norm"][2](batch_norm):
-        raise DataError(f"{path}: its recorded batch normalization is {batch_norm!r}")
-    return {"activation": activation, **({"dropout": dropout, "batch_norm": batch_norm} if dropout or batch_norm
-                                         else {})}
+def _recorded_layers(record: dict[str, Any]) -> dict[str, Any]:
+    """A dense network's layers as xpnet train recorded them (:func:`read_record`): its activation, and the
+    dropout and batch normalization of --dropout and --batch-norm, the network's options that rebuild it."""
+    dropout, batch_norm = record.get("dropout", 0), record.get("batch_norm", False)
+    return {"activation": record.get("activation", "sigmoid"),
+            **({"dropout": dropout, "batch_norm": batch_norm} if dropout or batch_norm else {})}
 
 
 def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
