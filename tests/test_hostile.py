@@ -655,6 +655,8 @@ def test_bench_refuses_a_dense_network_the_chapters_loop_does_not_compute(tmp_pa
     (["infer", "--backend", "dask", "--batch-size", "20"], "infer", "with dask it is the chunk size, at least 1,000"),
     (["train", "--sizes", "784,60000,10"], "train", "more than the 8,000,000 this command trains"),
     (["train", "--sizes", "784,100000,10"], "train", "each from 1 to 65,536"),
+    (["train", "--sizes", "784,10", "--batch-norm"], "train", "--batch-norm act on hidden layers; --sizes 784,10 has"),
+    (["train", "--sizes", "784,10", "--dropout", "0.5"], "train", "--dropout and --batch-norm act on hidden layers"),
     (["bench", "--train", "--sizes", "784,100000,10"], "bench", "each from 1 to 65,536"),
     (["bench", "--sizes", "784,20,10"], "bench", "--sizes and --init shape the network that --train trains"),
     (["infer", "--model", "simple_convnet", "--activation", "relu"], "infer",

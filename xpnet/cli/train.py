@@ -103,6 +103,9 @@ def run(args: argparse.Namespace) -> int:
         _take_saved_network(args, saved, options, model.classes)
     extras = _take_dense_extras(args, saved if args.resume else None, model)
     if model.dense:
+        if len(options["sizes"]) == 2 and (extras["dropout"] or extras["batch_norm"]):
+            raise XpnetError(f"--dropout and --batch-norm act on hidden layers; --sizes "
+                             f"{','.join(map(str, options['sizes']))} has none")
         options.update(weight_decay_lambda=extras["weight_decay"], dropout=extras["dropout"],
                        batch_norm=extras["batch_norm"])
     if args.resume and saved["epoch"] >= args.epochs:
