@@ -528,7 +528,7 @@ def test_a_damaged_record_of_the_run_is_one_line(tmp_path, mnist_dir, capsys, ru
 @pytest.mark.parametrize("record", [{"dropout": 1.5}, {"dropout": "0.2"}, {"batch_norm": 1}, {"activation": "tanh"},
                                     {"activation": 3}, {"activation": None}, {"init": "bogus"}, {"weight_decay": -1},
                                     {"model": ["mlp"]}, {"epoch": True}, {"dtype": "float16"}, {"lr": -1.0},
-                                    {"optimizer": 5}])
+                                    {"optimizer": 5}, {"model": "simple_convnet"}, {"model": None}])
 def test_a_damaged_record_of_the_network_is_one_line(tmp_path, mnist_dir, capsys, record: dict) -> None:
     """Every field of a file's record is checked where a command reads it, whichever fields the command uses:
     infer refuses the file, and so does train, to resume it or to write over it."""
@@ -544,12 +544,15 @@ def test_a_damaged_record_of_the_network_is_one_line(tmp_path, mnist_dir, capsys
     (key, value), = record.items()
     label = {"init": "--init", "weight_decay": "--weight-decay", "dropout": "--dropout", "batch_norm": "--batch-norm",
              "activation": "--activation", "lr": "learning rate"}.get(key, key)
+    said = f"its record says {label} {value!r}, not "
+    if value == "simple_convnet":  # a dense network's fields under a ConvNet
+        said = "its record says --activation 'sigmoid' for model simple_convnet, which takes no such option"
     for command in (["infer", "--weights", str(saved), "--data-dir", str(mnist_dir)],
                     [*common, "--epochs", "2", "--resume"], [*common, "--epochs", "2"]):
         assert main(command) == 2
         error = capsys.readouterr().err
         assert error.count("\n") == 1
-        assert error.startswith(f"xpnet {command[0]}: error: {saved}: its record says {label} {value!r}, not ")
+        assert error.startswith(f"xpnet {command[0]}: error: {saved}: {said}")
     assert saved.read_bytes() == before
 
 

@@ -162,6 +162,11 @@ def read_record(path: str) -> dict[str, Any]:
     for name, (label, holds, valid) in RECORD.items():
         if name in record and not valid(record[name]):
             raise DataError(f"{path}: its record says {label} {record[name]!r}, not {holds}")
+    model = record.get("model")
+    for name in ("activation", "init", *DENSE_EXTRAS):  # what shapes a dense network, and only one
+        if name in record and not (model and MODELS[model].dense):
+            raise DataError(f"{path}: its record says {RECORD[name][0]} {record[name]!r} for "
+                            f"{f'model {model}' if model else 'no model'}, which takes no such option")
     return record
 
 
