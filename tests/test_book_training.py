@@ -556,6 +556,29 @@ def test_a_damaged_record_of_the_network_is_one_line(tmp_path, mnist_dir, capsys
     assert saved.read_bytes() == before
 
 
+def test_a_record_that_does_not_fit_its_arrays_is_one_line(tmp_path, mnist_dir, capsys) -> None:
+    """A record of batch normalization over a file without its arrays: infer and --resume name the file and the
+    arrays that are missing, and leave the file as it was."""
+    from xpnet.cli import main
+
+    saved = tmp_path / "w.npz"
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "500", "--data-dir", str(mnist_dir), "--quiet",
+              "--save", str(saved)]
+    assert main([*common, "--epochs", "1"]) == 0
+    about = xpnet.io.weights.read_about(saved) | {"batch_norm": True}
+    xpnet.io.weights.save_weights(saved, xpnet.load_weights(saved), about=about)
+    before = saved.read_bytes()
+    capsys.readouterr()
+    for command, said in ((["infer", "--weights", str(saved), "--data-dir", str(mnist_dir)],
+                           "not a 784-20-10 network's weights: expected the parameters"),
+                          ([*common, "--epochs", "2", "--resume"], "not the network its record describes")):
+        assert main(command) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and error.startswith(f"xpnet {command[0]}: error: {saved}: {said}")
+        assert "beta1" in error and "gamma1" in error
+    assert saved.read_bytes() == before
+
+
 def test_resuming_with_another_optimizer_says_it_starts_afresh(tmp_path, mnist_dir, capsys) -> None:
     from xpnet.cli import main
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backends import get_backend
 from ..datasets.mnist import load_split
-from ..errors import XpnetError
+from ..errors import DataError, XpnetError
 from ..io.download import check_writable
 from ..io.weights import check_network, dense_layers, load_weights, read_optimizer_state, save_weights
 from ..models import MODELS, ModelEntry
@@ -116,7 +116,10 @@ def run(args: argparse.Namespace) -> int:
     net = model.network(backend, seed=args.seed, dtype=args.dtype, **options)
     first_epoch = 1
     if args.resume:
-        net.load_params(args.save)
+        try:
+            net.load_params(args.save)
+        except (KeyError, ValueError) as err:
+            raise DataError(f"{args.save}: not the network its record describes: {err.args[0]}") from None
         first_epoch = saved["epoch"] + 1
     if args.train_on_test:
         images, labels = test_set(args)

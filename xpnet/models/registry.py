@@ -107,7 +107,8 @@ class ModelEntry:
         try:
             net.arrays = {key: backend.asarray(value, dtype=target) for key, value in weights.items()}
         except (KeyError, ValueError) as err:
-            raise DataError(f"{source}: not {self.title}'s weights: {err.args[0]}") from None
+            title = f"a {'-'.join(map(str, options['sizes']))} network" if self.dense else self.title
+            raise DataError(f"{source}: not {title}'s weights: {err.args[0]}") from None
         return net
 
 
