@@ -634,9 +634,23 @@ def test_training_curves_are_plotted_from_the_json_log(tmp_path, mnist_dir, caps
     assert main(["plot", "curves", str(log), "-o", str(tmp_path / "curves.png")]) == 0
     assert "2 epochs" in capsys.readouterr().out
     assert Image.open(tmp_path / "curves.png").size == (1000, 360)
-    log.write_text("not json\n")
-    assert main(["plot", "curves", str(log), "-o", str(tmp_path / "c.png")]) == 2
-    assert "line 1 is not JSON" in capsys.readouterr().err
+    lines = log.read_text().splitlines()
+    # each damaged log: one line naming the file, the line and the fault; no picture
+    for damaged, message in ((f"{lines[0]}\nnot json\n", "line 2 is not JSON"),
+                             (lines[0].replace('"loss": ', '"loss": "x", "was": '), "line 1: loss 'x', not a finite"),
+                             (lines[0].replace('"loss": ', '"loss": NaN, "was": '), "line 1: loss nan, not a finite"),
+                             (lines[0].replace('"test_accuracy": ', '"test_accuracy": 2, "was": '),
+                              "line 1: test_accuracy 2, not a number from 0 to 1"),
+                             (f"{lines[1]}\n{lines[0]}\n", "line 2: epoch 1 after epoch 2"),
+                             ("[1, 2]\n", "holds no epoch of xpnet train --json")):
+        log.write_text(damaged)
+        assert main(["plot", "curves", str(log), "-o", str(tmp_path / "c.png")]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and error.startswith(f"xpnet plot: error: {log}: ") and message in error
+        assert not (tmp_path / "c.png").exists()
+    log.write_text(lines[0] + "\n")
+    assert main(["plot", "curves", str(log), "-o", str(tmp_path / "c.png")]) == 0
+    assert "1 epoch\n" in capsys.readouterr().out
 
 
 def reproduce(chapter: str, mnist_dir, *args: str) -> list[dict]:

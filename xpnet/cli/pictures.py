@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -135,19 +136,50 @@ def _sizes_of(w1: np.ndarray) -> list[int]:
     return [w1.shape[0], w1.shape[1], 10]
 
 
+def _is_fraction(value: Any) -> bool:
+    return type(value) in (int, float) and 0 <= value <= 1
+
+
+# What a line of xpnet train --json holds that the curves draw, and whether a value is one train prints.
+EPOCH_FIELDS: dict[str, tuple[str, Any]] = {
+    "epoch": ("a count from 1", lambda v: type(v) is int and v >= 1),
+    "loss": ("a finite number from 0", lambda v: type(v) in (int, float) and math.isfinite(v) and v >= 0),
+    **{key: ("a number from 0 to 1", _is_fraction)
+       for key in ("train_accuracy", "validation_accuracy", "test_accuracy")},
+}
+
+
+def _read_epochs(path: str) -> list[dict[str, Any]]:
+    """The epochs of an ``xpnet train --json`` log, each line checked where it is read (:data:`EPOCH_FIELDS`, the
+    epochs increasing); lines that are JSON but no epoch are passed over."""
+    text = read_capped(path, MAX_LOG, "a training log").decode(errors="replace")
+    epochs: list[dict[str, Any]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            epoch = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            raise XpnetError(f"{path}: line {number} is not JSON (expected the lines of xpnet train --json)") from None
+        if not (isinstance(epoch, dict) and {"epoch", "loss"} <= set(epoch)):
+            continue
+        for key, (holds, valid) in EPOCH_FIELDS.items():
+            if key in epoch and not valid(epoch[key]):
+                raise XpnetError(f"{path}: line {number}: {key} {epoch[key]!r}, not {holds}")
+        if epochs and epoch["epoch"] <= epochs[-1]["epoch"]:
+            raise XpnetError(f"{path}: line {number}: epoch {epoch['epoch']} after epoch {epochs[-1]['epoch']} (one "
+                             "run's lines, in their order)")
+        epochs.append(epoch)
+    if not epochs:
+        raise XpnetError(f"{path}: holds no epoch of xpnet train --json")
+    return epochs
+
+
 def _plot_curves(args: argparse.Namespace) -> int:
     plots.output_format(args.output)
-    text = read_capped(args.log, MAX_LOG, "a training log").decode(errors="replace")
-    try:
-        epochs = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise XpnetError(f"{args.log}: line {err.lineno} is not JSON (expected the lines of xpnet train --json)"
-                         ) from None
-    epochs = [epoch for epoch in epochs if isinstance(epoch, dict) and {"epoch", "loss"} <= set(epoch)]
-    if not epochs:
-        raise XpnetError(f"{args.log}: holds no epoch of xpnet train --json")
+    epochs = _read_epochs(args.log)
     plots.save_curves(epochs, args.output)
-    print(f"wrote {args.output}: {len(epochs)} epochs")
+    print(f"wrote {args.output}: {len(epochs)} epoch{'' if len(epochs) == 1 else 's'}")
     return 0
 
 
