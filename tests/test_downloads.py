@@ -156,3 +156,18 @@ def test_cli_download_failure_is_one_line(mirror: Mirror, isolated_cache: Path, 
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "not gzip data" in result.stderr and IMAGES in result.stderr
     assert cache_files(isolated_cache) == []
+
+
+def test_a_cache_folder_that_cannot_be_made_is_one_line(tmp_path: Path, monkeypatch, mnist_dir: Path, capsys) -> None:
+    """$XPNET_CACHE_DIR naming a file: the command names the folder it could not make and the variable."""
+    from xpnet.cli import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    monkeypatch.setenv("XPNET_CACHE_DIR", str(blocker))
+    assert main(["infer", "--data-dir", str(mnist_dir)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert error.startswith(f"xpnet infer: error: cannot make the folder {blocker / 'book' / 'ch03'} to download into")
+    assert f"$XPNET_CACHE_DIR ({blocker}) must be a folder this user can write in" in error
+    assert blocker.read_bytes() == b""

@@ -88,7 +88,13 @@ def fetch(
     bounds each wait for the server.
     """
     timeout = get_config().timeout_s if timeout is None else timeout
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        where = f"$XPNET_CACHE_DIR ({os.environ['XPNET_CACHE_DIR']})" if os.environ.get("XPNET_CACHE_DIR") else (
+            "the cache folder")
+        raise DataError(f"cannot make the folder {directory} to download into ({err.strerror}): {where} must be a "
+                        "folder this user can write in") from None
     faults = []
     for url in urls:
         temporary = _temporary_path(directory, Path(url).name)
