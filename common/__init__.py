@@ -9,14 +9,18 @@ the scripts load stay NumPy arrays, and each batch goes to the device as the net
 NumPy arrays) to that device while it trains them, and hands their parameters back as NumPy arrays.
 
 Weights and dropout masks are drawn from NumPy's global generator, as the book's are, so that a script's
-``np.random.seed`` fixes them.
+``np.random.seed`` fixes them. A chapter script owns its process, as xpnet's commands do, and the C library
+keeps freed memory for reuse there (:func:`xpnet.backends.runtime.reuse_freed_memory`): a ConvNet's step
+allocates arrays of the same large sizes at every batch.
 """
 
 import os
 
 import xpnet
+from xpnet.backends.runtime import reuse_freed_memory
 
 BACKEND = xpnet.get_backend(os.environ.get("XPNET_BACKEND", "numpy"), os.environ.get("XPNET_DEVICE") or None)
+reuse_freed_memory()
 
 
 def with_defaults(cls: type, **defaults: object) -> dict:

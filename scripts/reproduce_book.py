@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 import xpnet
+from xpnet.backends.runtime import reuse_freed_memory
 from xpnet.cli._common import positive_int
 from xpnet.datasets.mnist import load_mnist
 from xpnet.plots import output_format, save_series
@@ -221,6 +222,8 @@ def main() -> int:
     if args.plot:
         output_format(args.plot)  # a name matplotlib cannot write is refused before the run, not after
     np.random.seed(args.seed)
+    if args.chapter in ("ch7", "ch8"):  # the script owns its process: the ConvNets' arrays are reused, not remapped
+        reuse_freed_memory()
     try:  # what the user can fix (a backend, the data) ends the run in one line, as xpnet's commands do
         backend = xpnet.get_backend(args.backend, args.device)
         flat = args.chapter.startswith(("ch5", "ch6"))
