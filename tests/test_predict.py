@@ -73,6 +73,49 @@ def test_dark_on_light_is_light_on_dark(mnist_test) -> None:
         np.testing.assert_array_equal(to_mnist(image / 255.0), to_mnist(image))
 
 
+def framed(digit: np.ndarray, title: bool = True) -> np.ndarray:
+    """A test digit as a figure draws it: 8x, dark on white, in a one-pixel frame with anti-aliased gray beside
+    it, a gap of paper between frame and digit, and a title's worth of ink above the frame."""
+    page = np.full((300, 260), 255, np.uint8)
+    page[60:284, 18:242] = 255 - np.kron(digit, np.ones((8, 8), np.uint8))
+    page[50, 10:250] = page[290, 10:250] = 0
+    page[50:291, 10] = page[50:291, 250] = 0
+    page[51, 11:250] = page[289, 11:250] = page[51:290, 11] = page[51:290, 249] = 230  # anti-aliasing
+    if title:
+        page[15:35, 100:160] = 40
+    return page
+
+
+def test_a_frame_around_the_digit_is_not_part_of_it(mnist_test) -> None:
+    """A digit in a frame, with a title above it (``xpnet show -o``'s figure), comes out as the same digit
+    without them."""
+    images = mnist_test[0].reshape(-1, 28, 28)
+    for image in images[:10]:
+        alone = 255 - np.kron(image, np.ones((8, 8), np.uint8))
+        np.testing.assert_array_equal(to_mnist(framed(image)), to_mnist(alone))
+
+
+def box(inside: bool) -> np.ndarray:
+    """A square 0 drawn as a box of 3-pixel lines on a 100x100 page; ``inside``: with a bar across the middle
+    that touches both sides (a square 8)."""
+    page = np.zeros((100, 100), np.uint8)
+    page[20:80, 20:80] = 255
+    page[23:77, 23:77] = 0
+    if inside:
+        page[49:52, 23:77] = 255
+    return page
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_digit_drawn_as_a_box_is_kept_whole(inside: bool) -> None:
+    """A box with nothing inside, or with ink that touches it, is the digit, not a frame: all of it fills
+    MNIST's 20x20 box."""
+    digit = to_mnist(box(inside))
+    rows, cols = np.nonzero(digit)
+    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (20, 20)
+    assert (digit[rows.min() + 10, cols.min() + 5 : cols.min() + 15] > 0).all() == inside
+
+
 @pytest.mark.parametrize(
     ("picture", "message"),
     [
@@ -188,3 +231,18 @@ def test_convnet_weights_with_the_default_model_get_a_hint(tmp_path: Path, mnist
     result = predict(str(tmp_path / "d.npy"), "--weights", str(book_file("simple_convnet")))
     assert result.returncode == 2
     assert result.stderr.rstrip().endswith("add --model simple_convnet)")
+
+
+def test_a_digit_saved_by_show_is_predicted(tmp_path: Path, mnist_dir: Path, mnist_test, weights_path: Path) -> None:
+    """``xpnet show --index I -o digit.png`` and then ``xpnet predict digit.png``: the figure's frame and title are
+    not read as ink (test digits 0 and 3 are a 7 and a 0)."""
+    labels = mnist_test[1]
+    data = ["--data-dir", str(mnist_dir), "--weights", str(weights_path)]
+    for index in (0, 3):
+        path = tmp_path / f"digit{index}.png"
+        shown = subprocess.run([sys.executable, "-m", "xpnet", "show", "--index", str(index), "-o", str(path), *data],
+                               capture_output=True, text=True, cwd=ROOT, check=False)
+        assert shown.returncode == 0, shown.stderr
+        result = predict(str(path), "--weights", str(weights_path), "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["predictions"][0]["digit"] == labels[index]
