@@ -33,8 +33,14 @@ def with_defaults(cls: type, **defaults: object) -> dict:
 
 
 def on_backend(cls: type, **defaults: object) -> type:
-    """``cls`` with ``backend`` defaulting to the chosen one (and the other ``defaults``)."""
-    return type(cls.__name__, (cls,), with_defaults(cls, backend=BACKEND, **defaults))
+    """``cls`` with ``backend`` defaulting to the chosen one (and the other ``defaults``), whose ``loss`` is a
+    Python float, as the book's NumPy scalar is: the scripts print it (a PyTorch or array-api-strict 0-d array
+    would print as ``tensor(2.30)`` or ``Array(2.30, ...)``). Its ``gradient`` keeps the loss on the device."""
+
+    def loss(self, *args, **kwargs):
+        return float(cls.loss(self, *args, **kwargs))
+
+    return type(cls.__name__, (cls,), {**with_defaults(cls, backend=BACKEND, **defaults), "loss": loss})
 
 
 def as_the_book_calls(cls: type, **defaults: object) -> type:

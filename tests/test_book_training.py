@@ -197,6 +197,7 @@ print(float(network.loss(x, t)) < float(before))
 print(Convolution(np.ones((1, 1, 2, 2)), 0).forward(np.ones((1, 1, 3, 3))).sum())  # ch07/apply_filter.py's bias
 net = MultiLayerNet(input_size=784, hidden_size_list=[20], output_size=10)
 print(type(net.params['W1']).__module__.split('.')[0])
+print(net.loss(x, t))  # ch06/optimizer_compare_mnist.py prints key + ":" + str(loss)
 """
 
 
@@ -206,10 +207,11 @@ def test_the_books_own_network_classes_run_on_common(backend: str) -> None:
     result = subprocess.run([sys.executable, "-c", BOOK_STYLE], cwd=ROOT / "scripts", capture_output=True, text=True,
                             check=False, env={"PATH": "/usr/bin:/bin", "XPNET_BACKEND": backend})
     assert result.returncode == 0, result.stderr
-    difference, learned, filtered, library = result.stdout.split()
+    difference, learned, filtered, library, loss = result.stdout.split()
     assert float(difference) < 1e-6  # the book prints 1e-13 .. 1e-7
     assert learned == "True" and float(filtered) == 16.0
     assert library == backend
+    assert 2.0 < float(loss) < 2.5  # a bare number, as the book prints it: about ln(10) for small initial weights
 
 
 BOOK_TRAINER = """

@@ -248,7 +248,7 @@ class Model:
 
     def gradient(self, x: Array, t: Array) -> dict[str, Array]:
         """Every parameter's gradient of :meth:`loss`, by backpropagation, under the book's keys."""
-        self.loss(x, t, True)
+        Model.loss(self, x, t, True)  # the loss as a 0-d array, whatever a subclass makes of it
         dout = self.last_layer.backward(1)
         first, *rest = self._commuted()[1]  # the order forward took
         for layer in reversed(rest):
