@@ -227,10 +227,10 @@ def test_a_command_reuses_freed_memory_instead_of_faulting_it_in_again() -> None
 
 
 def test_convnet_commands_ask_for_freed_memory_to_be_reused(monkeypatch, capsys) -> None:
-    import xpnet.cli._common
+    import xpnet.models.registry
 
     calls = []
-    monkeypatch.setattr(xpnet.cli._common, "reuse_freed_memory", lambda: calls.append(True))
+    monkeypatch.setattr(xpnet.models.registry, "reuse_freed_memory", lambda: calls.append(True))
     from xpnet.cli import main
 
     for model in ("mlp", "simple_convnet", "deep_convnet"):  # each refused once the arguments are read
@@ -241,10 +241,10 @@ def test_convnet_commands_ask_for_freed_memory_to_be_reused(monkeypatch, capsys)
 def test_training_a_convnet_asks_for_freed_memory_to_be_reused(monkeypatch, tmp_path, capsys) -> None:
     """xpnet train as infer: a ConvNet's step allocates arrays of the same large sizes at every batch (without the
     setting SimpleConvNet trained at about half the speed on a 2-core VM)."""
-    import xpnet.cli.train
+    import xpnet.models.registry
 
     calls = []
-    monkeypatch.setattr(xpnet.cli.train, "reuse_freed_memory", lambda: calls.append(True))
+    monkeypatch.setattr(xpnet.models.registry, "reuse_freed_memory", lambda: calls.append(True))
     from xpnet.cli import main
 
     for model in ("mlp", "simple_convnet"):  # each refused where the backend is looked up, after the setting

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from ..backends import FLOAT_DTYPES, LIBRARIES, Backend, get_backend, to_numpy
-from ..backends.runtime import reuse_freed_memory
 from ..config import get_config
 from ..errors import BackendError, DataError, XpnetError
 from ..io.weights import read_about
@@ -240,8 +239,7 @@ def model_backend(args: argparse.Namespace) -> tuple[ModelEntry, Backend]:
     """The model that --model (or the weights file) names, and the backend of --backend and --device with the
     model's batch size."""
     model = chosen_model(args)
-    if model.reuse_memory:
-        reuse_freed_memory()
+    model.claim_memory()
     backend = get_backend(args.backend, args.device, workers=getattr(args, "workers", None))
     backend = get_backend(backend, batch_size=getattr(args, "batch_size", None) or model.batch_size(backend))
     if getattr(args, "batch_size", None):  # the models' own batches are small: only a chosen one is measured

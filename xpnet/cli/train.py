@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from ..backends import get_backend
-from ..backends.runtime import reuse_freed_memory
 from ..datasets.mnist import load_split
 from ..errors import DataError, XpnetError
 from ..io.download import check_writable
@@ -113,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.save} holds epoch {saved['epoch']} already: nothing to train (--epochs {args.epochs} counts "
               "the run's epochs)", file=sys.stderr)
         return 0
-    if model.reuse_memory:  # every batch allocates arrays of the same large sizes (see reuse_freed_memory)
-        reuse_freed_memory()
+    model.claim_memory()
     backend = get_backend(args.backend, args.device)
     net = model.network(backend, seed=args.seed, dtype=args.dtype, **options)
     first_epoch = 1

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend, dtype_of, get_backend
+from ..backends.runtime import reuse_freed_memory
 from ..errors import DataError, XpnetError
 from ..io.weights import SAMPLE_WEIGHT, BookWeights, check_network, dense_layers, load_weights
 from ..nn import Model
@@ -47,7 +48,7 @@ class ModelEntry:
     dtype: str = "float32"  # for inference
     dense: bool = False
     weights_variable: str | None = None  # an environment variable that names weights to use instead of the book's
-    reuse_memory: bool = True  # whether the command line keeps freed memory for reuse (large arrays every batch)
+    reuse_memory: bool = True  # whether a process that runs it keeps freed memory (large arrays every batch)
     insides: tuple[str, ...] = ()  # the layers whose outputs pictures of the network show (hidden units, feature maps)
 
     @property
@@ -72,6 +73,13 @@ class ModelEntry:
 
         one, three = (min(peak(n) for _ in range(3)) for n in (1, 3))
         return max(1, (three - one) // 2)
+
+    def claim_memory(self) -> None:
+        """Have the C library keep freed memory for reuse in this process where the model's batches allocate
+        arrays of the same large sizes every time (:func:`~xpnet.backends.runtime.reuse_freed_memory`): for a
+        command, which owns its process."""
+        if self.reuse_memory:
+            reuse_freed_memory()
 
     def batch_size(self, backend: Backend) -> int:
         """Images per batch on ``backend``: its own choice if it has one, else this model's for its kind."""
