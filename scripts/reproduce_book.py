@@ -25,19 +25,17 @@ import time
 import numpy as np
 
 import xpnet
-from xpnet.backends.runtime import reuse_freed_memory
 from xpnet.cli._common import positive_int
 from xpnet.datasets.mnist import load_mnist
+from xpnet.models import MODELS, ModelEntry
 from xpnet.plots import output_format, save_series
 from xpnet.train import (
     SGD,
     AdaGrad,
     Adam,
-    DeepConvNet,
     Momentum,
     MultiLayerNet,
     MultiLayerNetExtend,
-    SimpleConvNet,
     Trainer,
     TwoLayerNet,
     smooth_curve,
@@ -177,11 +175,12 @@ def chapter_6_overfit(data: tuple, backend: xpnet.Backend, args: argparse.Namesp
     return panels
 
 
-def convnet(network_class: type, data: tuple, backend: xpnet.Backend, args: argparse.Namespace) -> list[Panel]:
+def convnet(model: ModelEntry, data: tuple, backend: xpnet.Backend, args: argparse.Namespace) -> list[Panel]:
     """ch07/train_convnet.py and ch08/train_deepnet.py: the book's Trainer, Adam 0.001, batch 100, the epoch's
     accuracies on 1,000 images."""
     (x_train, t_train), (x_test, t_test) = data
-    network = network_class(seed=args.seed, backend=backend, dtype=args.dtype)
+    model.claim_memory()  # the script owns its process: the ConvNets' arrays are reused, not remapped
+    network = model.build(seed=args.seed, backend=backend, dtype=args.dtype)
     trainer = Trainer(network, x_train, t_train, x_test, t_test, epochs=args.epochs, mini_batch_size=100,
                       optimizer="Adam", optimizer_param={"lr": 0.001}, evaluate_sample_num_per_epoch=1000,
                       verbose=False)
@@ -193,7 +192,7 @@ def convnet(network_class: type, data: tuple, backend: xpnet.Backend, args: argp
                test_acc=trainer.test_acc_list[-1], loss=trainer.train_loss_list[-1])
     report(final_test_acc=network.accuracy(x_test, t_test))
     accuracies = {"train": trainer.train_acc_list, "test": trainer.test_acc_list}
-    return [(f"{network_class.__name__}, Adam 0.001", "epoch", "accuracy (1,000 images)", _per_epoch(accuracies))]
+    return [(f"{type(network).__name__}, Adam 0.001", "epoch", "accuracy (1,000 images)", _per_epoch(accuracies))]
 
 
 CHAPTERS = {
@@ -202,8 +201,8 @@ CHAPTERS = {
     "ch6-init": chapter_6_init,
     "ch6-batchnorm": chapter_6_batchnorm,
     "ch6-overfit": chapter_6_overfit,
-    "ch7": lambda *a: convnet(SimpleConvNet, *a),
-    "ch8": lambda *a: convnet(DeepConvNet, *a),
+    "ch7": lambda *a: convnet(MODELS["simple_convnet"], *a),
+    "ch8": lambda *a: convnet(MODELS["deep_convnet"], *a),
 }
 
 
@@ -222,8 +221,6 @@ def main() -> int:
     if args.plot:
         output_format(args.plot)  # a name matplotlib cannot write is refused before the run, not after
     np.random.seed(args.seed)
-    if args.chapter in ("ch7", "ch8"):  # the script owns its process: the ConvNets' arrays are reused, not remapped
-        reuse_freed_memory()
     try:  # what the user can fix (a backend, the data) ends the run in one line, as xpnet's commands do
         backend = xpnet.get_backend(args.backend, args.device)
         flat = args.chapter.startswith(("ch5", "ch6"))

@@ -36,7 +36,7 @@ NOT_RUN = {
     "xpnet infer --model deep_convnet --device cuda": "needs a CUDA GPU: scripts/gpu_check.sh runs it there",
     "xpnet serve": "serves until stopped: tests/test_serve.py starts it, asks it and stops it",
     "python scripts/reproduce_book.py ch7 --backend torch --dtype float32":
-        "20 epochs, minutes: tests/test_book_training.py runs the book's recipes shortened",
+        "20 epochs, minutes: tests/test_book_training.py runs it for one epoch",
 }
 PYTHON_NOT_RUN = {"docs/training.md": "a fragment of the book's loop (x_batch, t_batch and learning_rate are the "
                   "reader's)"}
