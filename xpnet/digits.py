@@ -17,6 +17,9 @@ CENTRE = 14.0  # where MNIST's centres of mass lie (row and column, in pixel ind
 INK = 0.1  # a pixel darker (on light paper) than this fraction of the range from paper to ink is paper
 CONTRAST = 0.1  # a picture whose darkest and lightest pixels differ by less holds no digit
 SOLID = 0.9  # a frame's side is ink along at least this fraction of its length
+NOISE = 5  # a pixel is ink only above this many spreads of the paper's noise (a photo's; a drawing has none)
+HAZE = 3  # and paper below this many
+PASSES = 5  # fits of the paper's plane at most, each without the border pixels that lie off the last
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
@@ -25,25 +28,28 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     ``image``: (h, w) gray levels, uint8 (0 to 255) or floating point in
     [0, 1]; dark on light (a pen on paper) or light on dark (MNIST's own
     form), told apart by the picture's border. The steps: gray levels to
-    [0, 1] with the paper at 0 and the darkest ink at 1 (inside a frame
-    drawn around the digit, if there is one: see :func:`inside_frame`);
+    [0, 1] with the paper at 0 and the darkest ink at 1 (the paper's level
+    and its noise read from the border, see :func:`paper_level`; inside a
+    frame drawn around the digit, if there is one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink; scaled (by area averaging) so
     that the longer side is 20 pixels; placed in the 28x28 field with its
-    centre of mass nearest the field's. Raises ValueError for a picture with no digit on it
-    (a blank page) or values that are not gray levels.
+    centre of mass nearest the field's. Raises ValueError for a picture with
+    no digit on it (a blank page) or values that are not gray levels.
     """
-    gray = _unit_gray(image)
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    paper = float(np.median(border))
-    if paper > 0.5:  # light paper: the digit is the dark part
-        gray, paper = 1.0 - gray, 1.0 - paper
-    ink = float(gray.max())
-    if ink - paper < CONTRAST:
+    ink = _unit_gray(image)  # a new array, worked on in place: a photo may have millions of pixels
+    if float(np.median(ink[_border(ink.shape)])) > 0.5:  # light paper: the digit is the dark part
+        np.subtract(1.0, ink, out=ink)
+    paper, noise = paper_level(ink)
+    ink -= paper
+    del paper
+    if float(ink.max()) < max(CONTRAST, NOISE * noise):
         raise ValueError("holds no digit: the picture is blank (no pixel stands out from the background)")
-    gray = gray[inside_frame(gray > paper + INK * (ink - paper))]
-    ink = float(gray.max())  # the digit's darkest ink, where a frame was darker
-    gray = np.clip((gray - paper) / (ink - paper), 0.0, 1.0)
-    rows, cols = np.nonzero(gray > INK)
+    ink = ink[inside_frame(ink > max(INK * float(ink.max()), NOISE * noise))]
+    darkest = float(ink.max())  # the digit's darkest ink, where a frame was darker
+    ink[ink <= HAZE * noise] = 0.0  # the paper's noise, where there is any, is paper
+    ink /= darkest
+    gray = np.clip(ink, 0.0, 1.0, out=ink)
+    rows, cols = np.nonzero(gray > max(INK, NOISE * noise / darkest))
     digit = gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     height, width = digit.shape
     scale = BOX / max(height, width)
@@ -55,6 +61,45 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     top, left = (min(max(round(CENTRE - c), 0), FIELD - n) for c, n in zip(centre, size, strict=True))
     field[top : top + size[0], left : left + size[1]] = digit
     return np.rint(field * 255).astype(np.uint8)
+
+
+def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
+    """The paper's level under each pixel of ``gray`` (float (h, w), ink above the paper) and the spread of its
+    noise, read from the picture's border, which is taken to be paper.
+
+    On a drawing or a scan the paper is one level, the border's median. A
+    photo's light falls unevenly: there a plane is fitted to the border
+    (again and again without the border pixels that lie off the last fit by
+    more than three spreads: strokes that reach the border), and it is the
+    paper's level wherever it varies by a gray level or more across the
+    picture. The spread is the border's median absolute deviation from the
+    level, times 1.4826 (a normal distribution's standard deviation): 0 for a
+    drawing, whose paper is one value.
+    """
+    height, width = gray.shape
+    rows, cols = np.nonzero(_border(gray.shape))
+    values = gray[rows, cols]
+    design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
+    kept = np.ones(values.size, bool)
+    for _ in range(PASSES):
+        fit = np.linalg.lstsq(design[kept], values[kept], rcond=None)[0]
+        residual = values - design @ fit
+        spread = 1.4826 * float(np.median(np.abs(residual[kept])))
+        off = np.abs(residual) > max(3 * spread, 1 / 255)
+        if not off[kept].any():
+            break
+        kept &= ~off
+    if abs(fit[1]) * (height - 1) / height + abs(fit[2]) * (width - 1) / width >= 1 / 255:  # across the picture
+        return fit[0] + fit[1] * (np.arange(height) / height)[:, None] + fit[2] * (np.arange(width) / width), spread
+    level = float(np.median(values))
+    return level, 1.4826 * float(np.median(np.abs(values - level)))
+
+
+def _border(shape: tuple[int, ...]) -> np.ndarray:
+    """The outermost rows and columns of a picture of ``shape``, as a bool mask."""
+    border = np.zeros(shape, bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    return border
 
 
 def inside_frame(mask: np.ndarray) -> tuple[slice, slice]:
