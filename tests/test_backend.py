@@ -144,6 +144,7 @@ def test_round_trip_through_each_backend(backend: xpnet.Backend) -> None:
     [
         ("tensorflow", None, "unknown backend 'tensorflow'"),
         ("numpy", "tpu", "numpy runs on the cpu only"),
+        ("cpu", "device1", "'device1' is array_api_strict's: --backend array_api_strict;"),
         ("array_api_strict", "device9", "array_api_strict:"),
         ("cupy", "x", "cupy needs a GPU number"),
         ("torch:cpu", "cuda", "device given twice"),

@@ -130,7 +130,10 @@ def get_backend(
         name, device = "cupy", device or "0"
     if name == "numpy" and device not in (None, "cpu"):
         if not device.startswith("cuda"):
-            raise BackendError(f"numpy runs on the cpu only, not on {device!r} (an NVIDIA GPU is 'cuda' or 'cuda:N')")
+            owner = OTHER_DEVICES.get(device)
+            hint = f"{device!r} is {owner}'s: --backend {owner}; " if owner else ""
+            raise BackendError(f"numpy runs on the cpu only, not on {device!r} ({hint}an NVIDIA GPU is 'cuda' or "
+                               "'cuda:N')")
         name, device = "cupy", device.partition(":")[2] or "0"
     if name not in LIBRARIES:
         raise BackendError(f"unknown backend {spec!r}: choose cpu, cuda[:N] or one of {', '.join(LIBRARIES)}")
@@ -228,6 +231,7 @@ def _open_dask(device: str | None) -> Backend:
     return Backend("dask", xp, device)
 
 
+OTHER_DEVICES = {"device1": "array_api_strict", "device2": "array_api_strict", "mps": "torch"}  # named alone
 DASK_CHUNK = 10_000  # rows per chunk where neither the caller nor a model chose
 
 
