@@ -119,6 +119,21 @@ def test_a_photo_with_uneven_light_and_noise_reads_as_the_digit(mnist_test, samp
         to_mnist(blank)
 
 
+def test_the_papers_level_is_fitted_past_what_lies_on_the_border() -> None:
+    """Light falling across a page (a plane) with noise of spread 0.01, a strip of dark table along one side and
+    a stroke that reaches the top: the paper's level is the plane, within half a gray level, and its
+    spread the noise's (``paper_level`` takes ink above the paper, so the page is inverted)."""
+    from xpnet.digits import paper_level
+
+    rng = np.random.default_rng(0)
+    light = 0.9 - 0.2 * np.arange(240)[None, :] / 240 + 0.05 * np.arange(300)[:, None] / 300
+    page = light + rng.normal(0, 0.01, light.shape)
+    page[:, :15] = 0.25
+    page[0, 100:110] = 0.1
+    level, spread = paper_level(1 - page)
+    assert np.abs(level - (1 - light))[:, 15:].max() < 0.5 / 255 and abs(spread - 0.01) < 0.001
+
+
 def box(inside: bool) -> np.ndarray:
     """A square 0 drawn as a box of 3-pixel lines on a 100x100 page; ``inside``: with a bar across the middle
     that touches both sides (a square 8)."""

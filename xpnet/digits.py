@@ -69,18 +69,21 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
 
     On a drawing or a scan the paper is one level, the border's median. A
     photo's light falls unevenly: there a plane is fitted to the border
-    (again and again without the border pixels that lie off the last fit by
-    more than three spreads: strokes that reach the border), and it is the
+    pixels within three spreads of the median, and again without those that
+    lie off the last fit by more than three spreads (strokes that reach the
+    border, a strip of table beyond the paper's edge); the plane is the
     paper's level wherever it varies by a gray level or more across the
-    picture. The spread is the border's median absolute deviation from the
-    level, times 1.4826 (a normal distribution's standard deviation): 0 for a
-    drawing, whose paper is one value.
+    picture. A spread is 1.4826 median absolute deviations (a normal
+    distribution's standard deviation): 0 for a drawing, whose paper is one
+    value.
     """
     height, width = gray.shape
     rows, cols = np.nonzero(_border(gray.shape))
     values = gray[rows, cols]
     design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
-    kept = np.ones(values.size, bool)
+    level = float(np.median(values))
+    deviation = np.abs(values - level)
+    kept = deviation <= max(3 * 1.4826 * float(np.median(deviation)), 1 / 255)  # the paper's own side of the border
     for _ in range(PASSES):
         fit = np.linalg.lstsq(design[kept], values[kept], rcond=None)[0]
         residual = values - design @ fit
@@ -91,8 +94,7 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
         kept &= ~off
     if abs(fit[1]) * (height - 1) / height + abs(fit[2]) * (width - 1) / width >= 1 / 255:  # across the picture
         return fit[0] + fit[1] * (np.arange(height) / height)[:, None] + fit[2] * (np.arange(width) / width), spread
-    level = float(np.median(values))
-    return level, 1.4826 * float(np.median(np.abs(values - level)))
+    return level, 1.4826 * float(np.median(deviation))
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
