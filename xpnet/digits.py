@@ -83,18 +83,23 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
     design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
     level = float(np.median(values))
     deviation = np.abs(values - level)
-    kept = deviation <= max(3 * 1.4826 * float(np.median(deviation)), 1 / 255)  # the paper's own side of the border
+    kept = deviation <= max(3 * _spread(deviation), 1 / 255)  # the paper's own side of the border
     for _ in range(PASSES):
         fit = np.linalg.lstsq(design[kept], values[kept], rcond=None)[0]
         residual = values - design @ fit
-        spread = 1.4826 * float(np.median(np.abs(residual[kept])))
+        spread = _spread(np.abs(residual[kept]))
         off = np.abs(residual) > max(3 * spread, 1 / 255)
         if not off[kept].any():
             break
         kept &= ~off
     if abs(fit[1]) * (height - 1) / height + abs(fit[2]) * (width - 1) / width >= 1 / 255:  # across the picture
         return fit[0] + fit[1] * (np.arange(height) / height)[:, None] + fit[2] * (np.arange(width) / width), spread
-    return level, 1.4826 * float(np.median(deviation))
+    return level, _spread(deviation)
+
+
+def _spread(deviations: np.ndarray) -> float:
+    """The standard deviation of a normal distribution with these absolute deviations' median: 1.4826 times it."""
+    return 1.4826 * float(np.median(deviations))
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
