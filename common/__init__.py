@@ -3,7 +3,9 @@ served by xpnet, so that the book's chapter scripts run unchanged (``sys.path.ap
 
 The device is chosen outside the script: ``XPNET_BACKEND`` (``numpy``, ``torch``, ``jax``, ...) and
 ``XPNET_DEVICE`` (``cpu``, ``cuda``, ...) set where the networks of :mod:`common.multi_layer_net`,
-:mod:`common.multi_layer_net_extend` and the chapters' own networks built from them are placed; the data
+:mod:`common.multi_layer_net_extend` and the chapters' own networks built from them are placed, and
+``XPNET_DTYPE`` their float: float64 unless set, as the book computes on every backend (its gradient checks
+need it; PyTorch's and JAX's own default is float32), ``float32`` for speed on a GPU. The data
 the scripts load stay NumPy arrays, and each batch goes to the device as the network takes it.
 :class:`common.trainer.Trainer` takes the book's own network classes (``ch07/simple_convnet.py``, built from
 NumPy arrays) to that device while it trains them, and hands their parameters back as NumPy arrays.
@@ -20,6 +22,11 @@ import xpnet
 from xpnet.backends.runtime import reuse_freed_memory
 
 BACKEND = xpnet.get_backend(os.environ.get("XPNET_BACKEND", "numpy"), os.environ.get("XPNET_DEVICE") or None)
+DTYPE = os.environ.get("XPNET_DTYPE") or "float64"
+if BACKEND.name == "jax" and DTYPE == "float64":  # JAX makes float32 of float64 unless told; a script owns its process
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 reuse_freed_memory()
 
 

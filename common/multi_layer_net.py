@@ -4,6 +4,6 @@ import numpy as np  # the book's module imports it, and its star import hands it
 
 from xpnet import train
 
-from . import on_backend
+from . import DTYPE, on_backend
 
-MultiLayerNet = on_backend(train.MultiLayerNet, seed=np.random)
+MultiLayerNet = on_backend(train.MultiLayerNet, seed=np.random, dtype=DTYPE)
