@@ -19,7 +19,7 @@ CONTRAST = 0.1  # a picture whose darkest and lightest pixels differ by less hol
 SOLID = 0.9  # a frame's side is ink along at least this fraction of its length
 NOISE = 5  # a pixel is ink only above this many spreads of the paper's noise (a photo's; a drawing has none)
 HAZE = 3  # and paper below this many
-PASSES = 5  # fits of the paper's plane at most, each without the border pixels that lie off the last
+PASSES = 5  # fits of the paper's plane at most, each to the border pixels that lie near the last
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
@@ -27,7 +27,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
 
     ``image``: (h, w) gray levels, uint8 (0 to 255) or floating point in
     [0, 1]; dark on light (a pen on paper) or light on dark (MNIST's own
-    form), told apart by the picture's border. The steps: gray levels to
+    form), told apart by the picture's corners. The steps: gray levels to
     [0, 1] with the paper at 0 and the darkest ink at 1 (the paper's level
     and its noise read from the border, see :func:`paper_level`; inside a
     frame drawn around the digit, if there is one, see :func:`inside_frame`);
@@ -37,7 +37,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     no digit on it (a blank page) or values that are not gray levels.
     """
     ink = _unit_gray(image)  # a new array, worked on in place: a photo may have millions of pixels
-    if float(np.median(ink[_border(ink.shape)])) > 0.5:  # light paper: the digit is the dark part
+    if float(np.mean(_corners(ink))) > 0.5:  # light paper: the digit is the dark part
         np.subtract(1.0, ink, out=ink)
     paper, noise = paper_level(ink)
     ink -= paper
@@ -65,41 +65,54 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
 
 def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
     """The paper's level under each pixel of ``gray`` (float (h, w), ink above the paper) and the spread of its
-    noise, read from the picture's border, which is taken to be paper.
+    noise, read from the paper on the picture's border.
 
-    On a drawing or a scan the paper is one level, the border's median. A
-    photo's light falls unevenly: there a plane is fitted to the border
-    pixels within three spreads of the median, and again without those that
-    lie off the last fit by more than three spreads (strokes that reach the
-    border, a strip of table beyond the paper's edge); the plane is the
-    paper's level wherever it varies by a gray level or more across the
-    picture. A spread is 1.4826 median absolute deviations (a normal
-    distribution's standard deviation): 0 for a drawing, whose paper is one
-    value.
+    The paper's pixels are first those of the border within three spreads of
+    its lowest quarter, ink lying above it (a digit cropped tightly may be ink
+    over up to three quarters of its border); a plane is fitted to them, and
+    refitted to the border pixels within three spreads of the last fit until
+    they stay the same (so a photo's light, falling unevenly across the
+    page, is followed, and strokes that reach the border and a strip of
+    table beyond the paper's edge are left out). The plane is the paper's
+    level wherever it varies by a gray level or more across the picture; on
+    a drawing or a scan the level is one, the median of the paper's pixels.
+    A spread is a normal distribution's standard deviation, read from the
+    median absolute deviation (or, before ink is set apart, from the lowest
+    quarter): 0 for a drawing, whose paper is one value.
     """
     height, width = gray.shape
     rows, cols = np.nonzero(_border(gray.shape))
     values = gray[rows, cols]
     design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
-    level = float(np.median(values))
-    deviation = np.abs(values - level)
-    kept = deviation <= max(3 * _spread(deviation), 1 / 255)  # the paper's own side of the border
+    deviation = np.abs(values - float(np.quantile(values, 0.25)))  # from the paper's side: ink lies above it
+    kept = deviation <= max(3 * _spread(deviation, 0.25), 1 / 255)
     for _ in range(PASSES):
         fit = np.linalg.lstsq(design[kept], values[kept], rcond=None)[0]
         residual = values - design @ fit
         spread = _spread(np.abs(residual[kept]))
-        off = np.abs(residual) > max(3 * spread, 1 / 255)
-        if not off[kept].any():
+        within = np.abs(residual) <= max(3 * spread, 1 / 255)
+        if np.array_equal(within, kept):
             break
-        kept &= ~off
+        kept = within
     if abs(fit[1]) * (height - 1) / height + abs(fit[2]) * (width - 1) / width >= 1 / 255:  # across the picture
         return fit[0] + fit[1] * (np.arange(height) / height)[:, None] + fit[2] * (np.arange(width) / width), spread
-    return level, _spread(deviation)
+    level = float(np.median(values[kept]))
+    return level, _spread(np.abs(values[kept] - level))
 
 
-def _spread(deviations: np.ndarray) -> float:
-    """The standard deviation of a normal distribution with these absolute deviations' median: 1.4826 times it."""
-    return 1.4826 * float(np.median(deviations))
+def _spread(deviations: np.ndarray, quantile: float = 0.5) -> float:
+    """The standard deviation of a normal distribution whose absolute deviations have this ``quantile`` (1.4826
+    times the median; 3.1388 times the lowest quarter's bound)."""
+    return float(np.quantile(deviations, quantile)) / _NORMAL_QUANTILES[quantile]
+
+
+_NORMAL_QUANTILES = {0.5: 0.67449, 0.25: 0.31864}  # of |x| for x ~ N(0, 1)
+
+
+def _corners(gray: np.ndarray) -> np.ndarray:
+    """The pixels of the picture's four corner squares, each a tenth of its shorter side (at least a pixel)."""
+    k = max(1, min(gray.shape) // 10)
+    return np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
