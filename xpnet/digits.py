@@ -9,6 +9,8 @@ scan, a drawing) is brought to the same form here, in NumPy alone, so that
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FIELD = 28  # MNIST's images are FIELD x FIELD
@@ -19,6 +21,7 @@ CONTRAST = 0.1  # a picture whose darkest and lightest pixels differ by less hol
 SOLID = 0.9  # a frame's side is ink along at least this fraction of its length
 NOISE = 5  # a pixel is ink only above this many spreads of the paper's noise (a photo's; a drawing has none)
 HAZE = 3  # and paper below this many
+PHOTO = 100  # pictures with fewer pixels a side are taken to show no table around the page
 PASSES = 5  # fits of the paper's plane at most, each to the border pixels that lie near the last
 
 
@@ -27,7 +30,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
 
     ``image``: (h, w) gray levels, uint8 (0 to 255) or floating point in
     [0, 1]; dark on light (a pen on paper) or light on dark (MNIST's own
-    form), told apart by the picture's corners. The steps: gray levels to
+    form), told apart by the picture's corners. The steps: the page alone,
+    where a photo shows the table around it (:func:`on_the_page`); gray levels to
     [0, 1] with the paper at 0 and the darkest ink at 1 (the paper's level
     and its noise read from the border, see :func:`paper_level`; inside a
     frame drawn around the digit, if there is one, see :func:`inside_frame`);
@@ -37,6 +41,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     no digit on it (a blank page) or values that are not gray levels.
     """
     ink = _unit_gray(image)  # a new array, worked on in place: a photo may have millions of pixels
+    ink = ink[on_the_page(ink)]
     if float(np.mean(_corners(ink))) > 0.5:  # light paper: the digit is the dark part
         np.subtract(1.0, ink, out=ink)
     paper, noise = paper_level(ink)
@@ -61,6 +66,46 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     top, left = (min(max(round(CENTRE - c), 0), FIELD - n) for c, n in zip(centre, size, strict=True))
     field[top : top + size[0], left : left + size[1]] = digit
     return np.rint(field * 255).astype(np.uint8)
+
+
+def on_the_page(gray: np.ndarray) -> tuple[slice, slice]:
+    """Where the page lies in a picture (``gray``, (h, w)) that shows what is around it: the rows and columns
+    left once the bands of table along its sides are cut off, or the whole picture.
+
+    Only a photo shows a table: a picture of :data:`PHOTO` pixels a side or
+    more (a digit a few pixels wide, cropped tightly, is mostly ink, and
+    its paper would pass for a table). The page is most of the picture: its
+    level is the median, and what is
+    left of the picture is half of it or more. A band is a run of outermost
+    rows (or columns) each more than half unlike the page (further from its
+    level than half the way to the picture's furthest value), and it is
+    table, not a stroke of the digit, when the line inside it is paper
+    throughout: a margin of the page. A digit cropped tightly, whose 7 has
+    its bar along the top, goes on below the bar, and is kept whole.
+    """
+    whole = (slice(None), slice(None))
+    if min(gray.shape) < PHOTO:
+        return whole
+    step = max(1, math.isqrt(gray.size // 250_000))  # a sample of the picture is enough for a median
+    level = float(np.median(gray[::step, ::step]))
+    reach = max(float(gray.max()) - level, level - float(gray.min()))
+    unlike = (gray > level + reach / 2) | (gray < level - reach / 2)  # table, or ink
+    rows = 2 * np.count_nonzero(unlike, axis=1) > unlike.shape[1]
+    cols = 2 * np.count_nonzero(unlike, axis=0) > unlike.shape[0]
+    bands = (_leading(rows), _leading(rows[::-1]), _leading(cols), _leading(cols[::-1]))  # top, bottom, left, right
+    top, bottom, left, right = bands[0], rows.size - bands[1], bands[2], cols.size - bands[3]
+    if not any(bands) or top >= bottom or left >= right or 2 * (bottom - top) * (right - left) < gray.size:
+        return whole
+    page = unlike[top:bottom, left:right]
+    margins = (page[0], page[-1], page[:, 0], page[:, -1])
+    if any(band and margin.any() for band, margin in zip(bands, margins, strict=True)):
+        return whole
+    return (slice(top, bottom), slice(left, right)) if page.any() else whole
+
+
+def _leading(flags: np.ndarray) -> int:
+    """How many of ``flags`` (bool, 1-d) are true before the first false."""
+    return int(np.argmin(flags)) if not flags.all() else flags.size
 
 
 def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
