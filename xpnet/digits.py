@@ -31,10 +31,11 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     ``image``: (h, w) gray levels, uint8 (0 to 255) or floating point in
     [0, 1]; dark on light (a pen on paper) or light on dark (MNIST's own
     form), told apart by the picture's corners. The steps: the page alone,
-    where a photo shows the table around it (:func:`on_the_page`); gray levels to
-    [0, 1] with the paper at 0 and the darkest ink at 1 (the paper's level
-    and its noise read from the border, see :func:`paper_level`; inside a
-    frame drawn around the digit, if there is one, see :func:`inside_frame`);
+    where a photo shows the table around it (:func:`on_the_page`); gray
+    levels to [0, 1] with the paper at 0 and the darkest ink at 1 (the
+    paper's level and its noise read from the border, see
+    :func:`paper_level`; inside a frame drawn around the digit, if there is
+    one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink; scaled (by area averaging) so
     that the longer side is 20 pixels; placed in the 28x28 field with its
     centre of mass nearest the field's. Raises ValueError for a picture with
@@ -73,15 +74,15 @@ def on_the_page(gray: np.ndarray) -> tuple[slice, slice]:
     left once the bands of table along its sides are cut off, or the whole picture.
 
     Only a photo shows a table: a picture of :data:`PHOTO` pixels a side or
-    more (a digit a few pixels wide, cropped tightly, is mostly ink, and
-    its paper would pass for a table). The page is most of the picture: its
-    level is the median, and what is
-    left of the picture is half of it or more. A band is a run of outermost
-    rows (or columns) each more than half unlike the page (further from its
-    level than half the way to the picture's furthest value), and it is
-    table, not a stroke of the digit, when the line inside it is paper
-    throughout: a margin of the page. A digit cropped tightly, whose 7 has
-    its bar along the top, goes on below the bar, and is kept whole.
+    more (a digit a few pixels wide, cropped tightly, is mostly ink, and its
+    paper would pass for a table). The page is most of the picture: its
+    level is the median, and what is left of the picture is half of it or
+    more. A band is a run of outermost rows (or columns) each more than half
+    unlike the page (further from its level than half the way to the
+    picture's furthest value), and it is table, not a stroke of the digit,
+    when the line inside it is paper throughout: a margin of the page. A
+    digit cropped tightly, whose 7 has its bar along the top, goes on below
+    the bar, and is kept whole.
     """
     whole = (slice(None), slice(None))
     if min(gray.shape) < PHOTO:
