@@ -75,7 +75,7 @@ def test_dark_on_light_is_light_on_dark(mnist_test) -> None:
 
 def test_a_digit_cropped_tightly_reads_as_the_digit(mnist_test, sample_weights) -> None:
     """Test digits cut to the box of their ink, so that they touch every side (a 1 is ink over most of its
-    border), dark on light as a pen writes: at least 99% come out as the whole digits do, to the bit, and the
+    border), dark on light as a pen writes: at least 99.5% come out as the whole digits do, to the bit, and the
     book's network scores them as it scores the digits (within 1%). Read from the border's median, the paper's
     level was the ink's for many a 1 ("holds no digit", or a blot) and the network scored 0.918 against 0.932."""
     images, labels = mnist_test
@@ -89,7 +89,7 @@ def test_a_digit_cropped_tightly_reads_as_the_digit(mnist_test, sample_weights) 
         except ValueError:  # a stroke a few pixels wide, ink over nearly all of its border
             cropped.append(np.zeros((28, 28), np.uint8))
     cropped = np.stack(cropped)
-    assert sum(np.array_equal(a, to_mnist(b)) for a, b in zip(cropped, images, strict=True)) >= 990
+    assert sum(np.array_equal(a, to_mnist(b)) for a, b in zip(cropped, images, strict=True)) >= 995
     itself = xpnet.accuracy(sample_weights, images.reshape(-1, 784), labels[:1000])
     assert abs(xpnet.accuracy(sample_weights, cropped.reshape(-1, 784), labels[:1000]) - itself) <= 0.01
 

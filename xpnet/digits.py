@@ -114,8 +114,8 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
     noise, read from the paper on the picture's border.
 
     The paper's pixels are first those of the border within three spreads of
-    its lowest quarter, ink lying above it (a digit cropped tightly may be ink
-    over up to three quarters of its border); a plane is fitted to them, and
+    its lowest tenth, ink lying above it (a digit cropped tightly may be ink
+    over up to nine tenths of its border); a plane is fitted to them, and
     refitted to the border pixels within three spreads of the last fit until
     they stay the same (so a photo's light, falling unevenly across the
     page, is followed, and strokes that reach the border and a strip of
@@ -124,14 +124,14 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
     a drawing or a scan the level is one, the median of the paper's pixels.
     A spread is a normal distribution's standard deviation, read from the
     median absolute deviation (or, before ink is set apart, from the lowest
-    quarter): 0 for a drawing, whose paper is one value.
+    tenth): 0 for a drawing, whose paper is one value.
     """
     height, width = gray.shape
     rows, cols = np.nonzero(_border(gray.shape))
     values = gray[rows, cols]
     design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
-    deviation = np.abs(values - float(np.quantile(values, 0.25)))  # from the paper's side: ink lies above it
-    kept = deviation <= max(3 * _spread(deviation, 0.25), 1 / 255)
+    deviation = np.abs(values - float(np.quantile(values, 0.1)))  # from the paper's side: ink lies above it
+    kept = deviation <= max(3 * _spread(deviation, 0.1), 1 / 255)
     for _ in range(PASSES):
         fit = np.linalg.lstsq(design[kept], values[kept], rcond=None)[0]
         residual = values - design @ fit
@@ -148,11 +148,11 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
 
 def _spread(deviations: np.ndarray, quantile: float = 0.5) -> float:
     """The standard deviation of a normal distribution whose absolute deviations have this ``quantile`` (1.4826
-    times the median; 3.1388 times the lowest quarter's bound)."""
+    times the median; 7.958 times the lowest tenth's bound)."""
     return float(np.quantile(deviations, quantile)) / _NORMAL_QUANTILES[quantile]
 
 
-_NORMAL_QUANTILES = {0.5: 0.67449, 0.25: 0.31864}  # of |x| for x ~ N(0, 1)
+_NORMAL_QUANTILES = {0.5: 0.67449, 0.1: 0.12566}  # of |x| for x ~ N(0, 1)
 
 
 def _corners(gray: np.ndarray) -> np.ndarray:
