@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from xpnet.backends import array_namespace
+from xpnet.backends import array_namespace, default_dtype
 from xpnet.nn import Model
 
 from .book_layers import book_layers, book_scores
@@ -32,14 +32,14 @@ def chapter_accuracy(network: dict[str, Array], x: Array, t: Array, batch_size: 
         exp_a = xp.exp(a - xp.max(a))
         return exp_a / xp.sum(exp_a)
 
-    count = 0
+    count, counts = 0, default_dtype(xp, "integral")  # int32 where JAX has no int64
     n = x.shape[0]
     for i in range(0, n, batch_size):
         stop = min(i + batch_size, n)
         z1 = sigmoid(x[i:stop, ...] @ w1 + b1)
         z2 = sigmoid(z1 @ w2 + b2)
         y = softmax(z2 @ w3 + b3)
-        count += int(xp.sum(xp.astype(xp.argmax(y, axis=1) == t[i:stop], xp.int64)))
+        count += int(xp.sum(xp.astype(xp.argmax(y, axis=1) == t[i:stop], counts)))
     return count / n
 
 
