@@ -105,13 +105,12 @@ def score(
     _check_samples(model, x)
     executor = _executor(executor, x, workers)
     counts_dtype = default_dtype(xp, "integral", device(x))
-    count = _batch_counter(model, x, executor, counts_dtype, chunk_batch)
+    count = _batch_counter(model, x, executor, counts_dtype, chunk_batch, min(batch_size, n))
 
     def batch_counts(start: int) -> Array:
+        if executor == "jit":  # the compiled copy takes its batch from the whole arrays: one call a batch
+            return count(x, t, start)
         stop = min(start + batch_size, n)  # the standard leaves out-of-bounds slices undefined
-        if executor == "jit":  # the last batch padded to the others' shape: one compiled copy serves them all
-            size = min(batch_size, n)  # fewer samples than a batch are one batch of their own size
-            return count(_padded(x[start:stop, ...], size), _padded(t[start:stop, ...], size), stop - start)
         return count(x[start:stop, ...], t[start:stop, ...])
 
     starts = range(0, n, batch_size)
@@ -164,7 +163,7 @@ def probabilities(
 def _per_batch(model: Any, x: Array, batch_size: int, workers: int, progress: Callable[[int], object] | None,
                result: Callable[[Array], Array]) -> np.ndarray:
     """``result(scores)`` of each batch of ``x``, brought to NumPy and joined along the first axis; through one
-    compiled copy where the library compiles (the last batch padded to the others' shape)."""
+    compiled copy where the library compiles (every batch of one shape, see :func:`_rows`)."""
     _check_model(model)
     xp = array_namespace(x)
     batch_size, workers = _positive("batch_size", batch_size), _positive("workers", workers)
@@ -172,19 +171,19 @@ def _per_batch(model: Any, x: Array, batch_size: int, workers: int, progress: Ca
     _check_samples(model, x)
     pixels = x.dtype == xp.uint8
     if compiles(x):
-        jitted, weights = compiled(_bound_result, x, model, static=("pixels", "result")), dict(model.arrays)
+        jitted, weights = compiled(_bound_result, x, model, static=("size", "pixels", "result")), dict(model.arrays)
         size = min(batch_size, n)  # fewer samples than a batch are one batch of their own size
 
-        def results(images: Array) -> Array:
-            return jitted(weights, _padded(images, size), pixels=pixels, result=result)[: images.shape[0], ...]
+        def results(start: int) -> Array:
+            return jitted(weights, x, start, size=size, pixels=pixels, result=result)[: min(size, n - start), ...]
     else:
         plan = model.inference(pixels=pixels)
 
-        def results(images: Array) -> Array:
-            return result(plan.forward(images))
+        def results(start: int) -> Array:
+            return result(plan.forward(x[start : min(start + batch_size, n), ...]))
 
     def of_batch(start: int) -> np.ndarray:
-        batch = to_numpy(results(x[start : min(start + batch_size, n), ...]))
+        batch = to_numpy(results(start))
         if progress is not None:
             progress(batch.shape[0])
         return batch
@@ -206,11 +205,12 @@ def _executor(executor: str | None, x: Array, workers: int) -> str:
     return executor
 
 
-def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
-                   chunk_batch: int | None = None) -> Callable[[Array, Array], Array]:
+def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any, chunk_batch: int | None = None,
+                   batch_size: int = 1) -> Callable[..., Array]:
     """``count(images, targets)``: [correct, NaN rows, labels out of range, samples of each class, correct of
-    each class] of one batch (for chunks, of one
-    chunk's arrays, scored with the weights brought there, ``chunk_batch`` images at a time)."""
+    each class] of one batch (for chunks, of one chunk's arrays, scored with the weights brought there,
+    ``chunk_batch`` images at a time; compiled, ``count(x, t, start)`` of the ``batch_size`` rows from
+    ``start``)."""
     pixels = x.dtype == array_namespace(x).uint8
     if executor == "chunks":
         host = {key: to_numpy(value) for key, value in model.arrays.items()}
@@ -229,27 +229,25 @@ def _batch_counter(model: Any, x: Array, executor: str, counts_dtype: Any,
 
         return chunk_counts
     if executor == "jit":
-        jitted = compiled(_bound_count, x, model, static=("pixels", "counts_dtype"))
+        jitted = compiled(_bound_count, x, model, static=("size", "pixels", "counts_dtype"))
         weights = dict(model.arrays)
-        return lambda images, targets, rows: jitted(weights, images, targets, rows, pixels=pixels,
-                                                    counts_dtype=counts_dtype)
+        return lambda images, targets, start: jitted(weights, images, targets, start, size=batch_size,
+                                                     pixels=pixels, counts_dtype=counts_dtype)
     plan = model.inference(pixels=pixels)  # rewritten once for the whole pass
     return lambda images, targets: _count(plan, images, targets, counts_dtype)
 
 
-def _bound_count(model: Any, weights: dict[str, Array], images: Array, targets: Array, rows: int, *,
+def _bound_count(model: Any, weights: dict[str, Array], x: Array, t: Array, start: int, *, size: int,
                  pixels: bool, counts_dtype: Any) -> Array:
-    return _count(model.bound(weights).inference(pixels=pixels), images, targets, counts_dtype, rows)
+    plan = model.bound(weights).inference(pixels=pixels)
+    return _count(plan, _rows(x, start, size), _rows(t, start, size), counts_dtype, x.shape[0] - start)
 
 
-def _padded(batch: Array, size: int) -> Array:
-    """``batch`` with rows of zeros appended up to ``size`` rows."""
-    missing = size - batch.shape[0]
-    if missing == 0:
-        return batch
-    xp = array_namespace(batch)
-    zeros = xp.zeros((missing, *batch.shape[1:]), dtype=batch.dtype, device=device(batch))
-    return xp.concat([batch, zeros], axis=0)
+def _rows(x: Array, start: int, size: int) -> Array:
+    """The ``size`` rows of ``x`` from ``start`` (a traced number), past the end the last row again (counted
+    nowhere): every batch of a compiled pass has one shape, taken from the whole array in the compiled code."""
+    xp = array_namespace(x)
+    return xp.take(x, xp.minimum(start + xp.arange(size, device=device(x)), x.shape[0] - 1), axis=0)
 
 
 def _count(plan: Any, images: Array, targets: Array, counts_dtype: Any, rows: int | None = None) -> Array:
@@ -283,9 +281,9 @@ def _labels(scores: Array) -> Array:
     return array_namespace(scores).argmax(scores, axis=1)
 
 
-def _bound_result(model: Any, weights: dict[str, Array], images: Array, *, pixels: bool,
+def _bound_result(model: Any, weights: dict[str, Array], x: Array, start: int, *, size: int, pixels: bool,
                   result: Callable[[Array], Array]) -> Array:
-    return result(model.bound(weights).inference(pixels=pixels).forward(images))
+    return result(model.bound(weights).inference(pixels=pixels).forward(_rows(x, start, size)))
 
 
 def _eager_tally(batch_counts: Callable[[int], Array], starts: range, workers: int, on: Any,
