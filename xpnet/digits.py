@@ -30,10 +30,11 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
 
     ``image``: (h, w) gray levels, uint8 (0 to 255) or floating point in
     [0, 1]; dark on light (a pen on paper) or light on dark (MNIST's own
-    form), told apart by the picture's corners. The steps: the page alone,
-    where a photo shows the table around it (:func:`on_the_page`); gray
-    levels to [0, 1] with the paper at 0 and the darkest ink at 1 (the
-    paper's level and its noise read from the border, see
+    form), told apart by the picture's corners (a tilted page's border). The
+    steps: the page alone, where a photo shows the table around it (bands
+    cut off, see :func:`on_the_page`, and wedges left out, see
+    :func:`tilted_page`); gray levels to [0, 1] with the paper at 0 and the
+    darkest ink at 1 (the paper's level and its noise read from the border, see
     :func:`paper_level`; inside a frame drawn around the digit, if there is
     one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink; scaled (by area averaging) so
@@ -43,11 +44,15 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     """
     ink = _unit_gray(image)  # a new array, worked on in place: a photo may have millions of pixels
     ink = ink[on_the_page(ink)]
-    if float(np.mean(_corners(ink))) > 0.5:  # light paper: the digit is the dark part
+    page = tilted_page(ink)
+    border = None if page is None else _edge(page)
+    if float(np.mean(np.stack(_corners(ink)) if page is None else ink[border])) > 0.5:  # light paper: dark ink
         np.subtract(1.0, ink, out=ink)
-    paper, noise = paper_level(ink)
+    paper, noise = paper_level(ink, border)
     ink -= paper
     del paper
+    if page is not None:
+        ink[~page] = 0.0  # the table is not ink
     if float(ink.max()) < max(CONTRAST, NOISE * noise):
         raise ValueError("holds no digit: the picture is blank (no pixel stands out from the background)")
     ink = ink[inside_frame(ink > max(INK * float(ink.max()), NOISE * noise))]
@@ -87,10 +92,7 @@ def on_the_page(gray: np.ndarray) -> tuple[slice, slice]:
     whole = (slice(None), slice(None))
     if min(gray.shape) < PHOTO:
         return whole
-    step = max(1, math.isqrt(gray.size // 250_000))  # a sample of the picture is enough for a median
-    level = float(np.median(gray[::step, ::step]))
-    reach = max(float(gray.max()) - level, level - float(gray.min()))
-    unlike = (gray > level + reach / 2) | (gray < level - reach / 2)  # table, or ink
+    unlike = _unlike_the_page(gray)
     rows = 2 * np.count_nonzero(unlike, axis=1) > unlike.shape[1]
     cols = 2 * np.count_nonzero(unlike, axis=0) > unlike.shape[0]
     bands = (_leading(rows), _leading(rows[::-1]), _leading(cols), _leading(cols[::-1]))  # top, bottom, left, right
@@ -104,14 +106,91 @@ def on_the_page(gray: np.ndarray) -> tuple[slice, slice]:
     return (slice(top, bottom), slice(left, right)) if page.any() else whole
 
 
+def tilted_page(gray: np.ndarray) -> np.ndarray | None:
+    """Where the page lies in a photo of a tilted page, which shows the table in wedges along the picture's sides
+    (the bands beside a straight page are cut by :func:`on_the_page`): bool (h, w), or None where no wedge is
+    found or the page is less than half the picture.
+
+    The page's level is the picture's median, the table's that of the
+    corner furthest from it. Seen from a side, a wedge is the leading run of
+    pixels unlike the page on each row, from a corner of the picture (or a
+    band of table) on. As the page is convex, the runs' lengths are a convex
+    function of the row (a wedge, a trapezoid, or two wedges meeting at the
+    page's corner) within a few pixels (its edge's steps, the noise and the
+    blur), over as many rows as the margin; and the page's margin lies
+    inside them, paper for a few pixels on every row where the page is wider
+    than that. A stroke of a digit that reaches the side is not convex (a
+    bump, or a bar that ends), or has ink inside it (the rest of the digit).
+    The page leaves out the pixels of its edge that the table's blur reaches.
+    """
+    if min(gray.shape) < PHOTO:
+        return None
+    bend = max(4, min(gray.shape) // 100)  # pixels that a straight edge's runs may bend by: its steps, noise, blur
+    level = _median(gray)
+    corners = [float(np.median(corner)) for corner in _corners(gray, bend)]  # a tilted page leaves them to the table
+    table_level = max(corners, key=lambda corner: abs(corner - level))
+    if abs(table_level - level) < CONTRAST:
+        return None
+    halfway = (level + table_level) / 2
+    unlike = gray < halfway if table_level < level else gray > halfway
+    margin = max(2 * bend, min(gray.shape) // 50)
+    page = np.ones(gray.shape, bool)
+    for table, on_page in ((unlike, page), (unlike[:, ::-1], page[:, ::-1]), (unlike.T, page.T),
+                           (unlike.T[:, ::-1], page.T[:, ::-1])):  # seen from the left, right, top and bottom
+        runs, facing = _leading_runs(table), _leading_runs(table[:, ::-1])
+        width = table.shape[1]
+        partial = np.flatnonzero(runs < width)  # rows that are table throughout are bands: at the ends, if any
+        if partial.size == 0 or partial[-1] - partial[0] >= partial.size:
+            continue
+        wedge = runs[partial[0] : partial[-1] + 1]
+        if (np.count_nonzero(wedge) < margin or not (wedge[0] or wedge[-1])
+                or (np.diff(wedge, 2) < -bend).any()):
+            continue
+        rows = np.flatnonzero(runs)
+        wide = rows[width - runs[rows] - facing[rows] >= 2 * margin]
+        if table[wide[:, None], runs[wide, None] + np.arange(margin)].any():
+            continue
+        on_page[np.arange(width) < np.where(runs > 0, np.minimum(runs + bend, width), 0)[:, None]] = False
+    return page if not page.all() and 2 * np.count_nonzero(page) >= page.size else None  # the page is most of it
+
+
+def _edge(mask: np.ndarray) -> np.ndarray:
+    """The first and last pixels of ``mask`` (bool (h, w)) on each of its rows and columns: bool (h, w)."""
+    edge = np.zeros_like(mask)
+    for lines, marks in ((mask, edge), (mask.T, edge.T)):
+        rows = np.flatnonzero(lines.any(axis=1))
+        marks[rows, np.argmax(lines[rows], axis=1)] = True
+        marks[rows, lines.shape[1] - 1 - np.argmax(lines[rows, ::-1], axis=1)] = True
+    return edge
+
+
+def _unlike_the_page(gray: np.ndarray) -> np.ndarray:
+    """Where a picture (``gray``, (h, w)) is unlike its page, whose level is its median: further from it than
+    half the way to the picture's furthest value (table, or ink); bool (h, w)."""
+    level = _median(gray)
+    reach = max(float(gray.max()) - level, level - float(gray.min()))
+    return (gray > level + reach / 2) | (gray < level - reach / 2)
+
+
+def _median(gray: np.ndarray) -> float:
+    """The median of a picture's pixels, from a sample of a quarter million or more."""
+    step = max(1, math.isqrt(gray.size // 250_000))
+    return float(np.median(gray[::step, ::step]))
+
+
+def _leading_runs(flags: np.ndarray) -> np.ndarray:
+    """How many of each row of ``flags`` (bool, 2-d) are true before its first false: int (rows,)."""
+    return np.where(flags.all(axis=1), flags.shape[1], np.argmin(flags, axis=1))
+
+
 def _leading(flags: np.ndarray) -> int:
     """How many of ``flags`` (bool, 1-d) are true before the first false."""
     return int(np.argmin(flags)) if not flags.all() else flags.size
 
 
-def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
+def paper_level(gray: np.ndarray, border: np.ndarray | None = None) -> tuple[float | np.ndarray, float]:
     """The paper's level under each pixel of ``gray`` (float (h, w), ink above the paper) and the spread of its
-    noise, read from the paper on the picture's border.
+    noise, read from the paper on the picture's border (or on ``border``, bool (h, w): a tilted page's edge).
 
     The paper's pixels are first those of the border within three spreads of
     its lowest tenth, ink lying above it (a digit cropped tightly may be ink
@@ -127,7 +206,7 @@ def paper_level(gray: np.ndarray) -> tuple[float | np.ndarray, float]:
     tenth): 0 for a drawing, whose paper is one value.
     """
     height, width = gray.shape
-    rows, cols = np.nonzero(_border(gray.shape))
+    rows, cols = np.nonzero(_border(gray.shape) if border is None else border)
     values = gray[rows, cols]
     design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
     deviation = np.abs(values - float(np.quantile(values, 0.1)))  # from the paper's side: ink lies above it
@@ -155,10 +234,11 @@ def _spread(deviations: np.ndarray, quantile: float = 0.5) -> float:
 _NORMAL_QUANTILES = {0.5: 0.67449, 0.1: 0.12566}  # of |x| for x ~ N(0, 1)
 
 
-def _corners(gray: np.ndarray) -> np.ndarray:
-    """The pixels of the picture's four corner squares, each a tenth of its shorter side (at least a pixel)."""
-    k = max(1, min(gray.shape) // 10)
-    return np.concatenate([gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]], axis=None)
+def _corners(gray: np.ndarray, size: int | None = None) -> list[np.ndarray]:
+    """The picture's four corner squares of ``size`` pixels a side (default: a tenth of its shorter side, at least
+    a pixel)."""
+    k = max(1, min(gray.shape) // 10) if size is None else size
+    return [gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]]
 
 
 def _border(shape: tuple[int, ...]) -> np.ndarray:
