@@ -135,8 +135,14 @@ def tilted_page(gray: np.ndarray) -> np.ndarray | None:
     unlike = gray < halfway if table_level < level else gray > halfway
     margin = max(2 * bend, min(gray.shape) // 50)
     page = np.ones(gray.shape, bool)
-    for table, on_page in ((unlike, page), (unlike[:, ::-1], page[:, ::-1]), (unlike.T, page.T),
-                           (unlike.T[:, ::-1], page.T[:, ::-1])):  # seen from the left, right, top and bottom
+    # pairs of neighbours along the rows (and down the columns): a run goes on while either of a pair is table, and
+    # the margin holds no pair that both are: one pixel that the noise moves past halfway changes neither
+    either, both = unlike[:, :-1] | unlike[:, 1:], unlike[:, :-1] & unlike[:, 1:]
+    either_down, both_down = (unlike[:-1] | unlike[1:]).T, (unlike[:-1] & unlike[1:]).T
+    for table, inked, on_page in ((either, both, page), (either[:, ::-1], both[:, ::-1], page[:, ::-1]),
+                                  (either_down, both_down, page.T),
+                                  (either_down[:, ::-1], both_down[:, ::-1], page.T[:, ::-1])):
+        # seen from the left, right, top and bottom
         runs, facing = _leading_runs(table), _leading_runs(table[:, ::-1])
         width = table.shape[1]
         partial = np.flatnonzero(runs < width)  # rows that are table throughout are bands: at the ends, if any
@@ -148,9 +154,10 @@ def tilted_page(gray: np.ndarray) -> np.ndarray | None:
             continue
         rows = np.flatnonzero(runs)
         wide = rows[width - runs[rows] - facing[rows] >= 2 * margin]
-        if table[wide[:, None], runs[wide, None] + np.arange(margin)].any():
+        if inked[wide[:, None], runs[wide, None] + np.arange(margin)].any():
             continue
-        on_page[np.arange(width) < np.where(runs > 0, np.minimum(runs + bend, width), 0)[:, None]] = False
+        cut = np.where(runs > 0, np.minimum(runs + bend, width + 1), 0)
+        on_page[np.arange(width + 1) < cut[:, None]] = False
     return page if not page.all() and 2 * np.count_nonzero(page) >= page.size else None  # the page is most of it
 
 

@@ -57,7 +57,10 @@ def pool_backward(x: Array, pool_h: int, pool_w: int, stride: int, pad: int, dou
     book's ``argmax`` sends it. ``out``, the forward's result if kept, saves pooling ``x`` again.
 
     No argmax: window position by position, the gradient goes where the
-    position holds the window's maximum and no earlier position did.
+    position holds the window's maximum and no earlier position did. A
+    window that holds NaN (whose maximum is NaN) sends its gradient nowhere,
+    where the book's ``argmax`` sends it to the first NaN: a run whose
+    activations are NaN has diverged already, and the training loop stops it at the epoch's end.
     """
     xp, arranged = array_namespace(dout), _arrangement(channel_major)
     windows = _windows(arranged(x), pool_h, pool_w, stride, pad)
