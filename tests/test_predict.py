@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from PIL import Image
 
 import xpnet
 from xpnet.digits import to_mnist
+from xpnet.errors import DataError
+from xpnet.io.images import decode_picture
 
 from conftest import ROOT, book_file
 
@@ -315,10 +318,49 @@ def test_predict_reads_arrays(tmp_path: Path, mnist_test, weights_path: Path) ->
                                                "more.npz:a[0]", "more.npz:a[1]", "more.npz:b"]
 
 
+def encoded(picture: np.ndarray, kind: str = "PNG", **options: object) -> bytes:
+    """``picture`` (uint8 (h, w)) as the bytes of a ``kind`` file."""
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, kind, **options)
+    return buffer.getvalue()
+
+
+NOISE = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+
+
+@pytest.mark.parametrize(("orientation", "turns"), [(1, 0), (3, 2), (6, 1), (8, 3)])
+@pytest.mark.parametrize("kind", ["PNG", "JPEG"])
+def test_a_picture_is_turned_upright_as_its_exif_orientation_says(orientation: int, turns: int, kind: str) -> None:
+    """A phone stores a photo as its sensor read it and says in an EXIF tag how to turn it (6: a quarter turn
+    clockwise, 8: counter-clockwise, 3: a half turn): the picture is read upright, the same pixels (PNG) or
+    the same within the JPEG's loss."""
+    upright = np.kron(NOISE // 64 * 85, np.ones((4, 4), np.uint8))  # blocks, which JPEG keeps within a few levels
+    stored = np.ascontiguousarray(np.rot90(upright, turns))  # as the sensor read it: the tag undoes the turn
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    read = decode_picture(encoded(stored, kind, exif=exif))
+    assert read.shape == upright.shape
+    assert np.abs(read.astype(int) - upright).mean() <= (0 if kind == "PNG" else 3)
+
+
+def test_a_jpeg_beyond_the_limit_is_read_at_a_fraction_of_its_size() -> None:
+    """A JPEG wider than 4,096 pixels (a phone's 48-megapixel photo is 8,064 wide) is decoded at half its size,
+    what it shows where it was; one that an eighth of its size would not bring within the limit is refused."""
+    picture = np.full((600, 8064), 230, np.uint8)
+    picture[200:400, 3000:5000] = 30
+    read = decode_picture(encoded(picture, "JPEG"))
+    assert read.shape == (300, 4032)
+    assert read[110:190, 1510:2490].max() < 60 and read[:90].min() > 200 and read[:, :1490].min() > 200
+    with pytest.raises(DataError, match=r"40000 x 20 pixels, more than 4096 a side \(32768 for a JPEG\)"):
+        decode_picture(encoded(np.zeros((20, 40000), np.uint8), "JPEG"))
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("noise.png", b"\x89PNG\r\n\x1a\n" + bytes(100), "is not a PNG or JPEG picture"),
+        ("cut.png", encoded(NOISE)[:400], "is a broken PNG or JPEG picture (OSError: image file is truncated)"),
+        ("cut.jpg", encoded(NOISE, "JPEG")[:600], "is a broken PNG or JPEG picture (OSError: image file is truncated"),
         ("digit.gif", b"GIF89a", "not a picture or array of digits"),
         ("blank.npy", None, "holds no digit"),
         ("huge.png", "huge", "4097 x 1 pixels, more than 4096 a side"),

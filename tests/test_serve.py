@@ -148,6 +148,8 @@ HOSTILE = [
      {"Content-Type": "application/json"}, 400, "width and height"),
     ("POST", "/predict", b"[" * 100_000 + b"]" * 100_000, {"Content-Type": "application/json"}, 400, "not JSON"),
     ("POST", "/predict", b"\x89PNG\r\n\x1a\n" + bytes(64), {"Content-Type": "image/png"}, 400, "not a PNG or JPEG"),
+    ("POST", "/predict", png_of(np.arange(784, dtype=np.uint8))[:200], {"Content-Type": "image/png"}, 400,
+     "the picture is a broken PNG or JPEG picture"),
     ("POST", "/predict", b"GIF89a", {"Content-Type": "image/gif"}, 415, "image/png"),
     ("POST", "/predict", bytes(MAX_BODY + 1), {"Content-Type": "image/png"}, 413, "at most"),
     ("POST", "/elsewhere", b"{}", {"Content-Type": "application/json"}, 404, "no such endpoint"),

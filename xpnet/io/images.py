@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendError, DataError
-from .files import MAX_IMAGES, MiB, read_capped, read_npy_stream, read_npz, reading
+from .files import MAX_IMAGES, MiB, describe, read_capped, read_npy_stream, read_npz, reading
 
 PICTURES = (".png", ".jpg", ".jpeg")
 ARRAYS = (".npy", ".npz")
 FILE_CAP = 64 * MiB  # bytes of one file of digits
 MAX_SIDE = 4096  # pixels along either side of one picture (a decoded 4096 x 4096 picture is 16 MiB of gray)
+ORIENTATION = 0x0112  # the EXIF tag that says how a picture is turned
 
 
 def read_digits(paths: list[str]) -> Iterator[tuple[str, np.ndarray]]:
@@ -82,9 +83,12 @@ def _pictures_of(name: str, array: np.ndarray) -> Iterator[tuple[str, np.ndarray
 
 
 def decode_picture(data: bytes) -> np.ndarray:
-    """A PNG's or JPEG's gray levels, uint8 (h, w); transparent parts count as white paper."""
+    """A PNG's or JPEG's gray levels, uint8 (h, w), turned upright as its EXIF orientation says (a phone stores a
+    photo as its sensor read it, and the turn in a tag); transparent parts count as white paper. A JPEG of more
+    than :data:`MAX_SIDE` pixels a side is decoded at the largest of a half, a quarter or an eighth of its size
+    that fits. DataError for bytes that are not a whole PNG or JPEG, or a picture too large."""
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError:
         raise BackendError("reading PNG or JPEG needs Pillow: pip install 'xpnet[plot]' (or give .npy arrays)"
                            ) from None
@@ -93,9 +97,21 @@ def decode_picture(data: bytes) -> np.ndarray:
     except Image.UnidentifiedImageError:
         raise DataError("is not a PNG or JPEG picture") from None
     with opened as picture:
+        side = max(picture.size)
+        if side > MAX_SIDE and picture.format == "JPEG" and side <= 8 * MAX_SIDE:
+            # JPEG decodes at a half, a quarter or an eighth of its size for the asking: a phone's 48-megapixel
+            # photo in bounded memory, and a digit needs no more
+            scale = next(k for k in (2, 4, 8) if side <= k * MAX_SIDE)
+            picture.draft("L", (picture.size[0] // scale, picture.size[1] // scale))
         if max(picture.size) > MAX_SIDE:  # before any pixel is decoded
-            raise DataError(f"{picture.size[0]} x {picture.size[1]} pixels, more than {MAX_SIDE} a side")
-        if "A" in picture.getbands() or "transparency" in picture.info:
-            rgba = picture.convert("RGBA")
-            picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-        return np.asarray(picture.convert("L"))
+            raise DataError(f"{picture.size[0]} x {picture.size[1]} pixels, more than {MAX_SIDE} a side"
+                            + (f" ({8 * MAX_SIDE} for a JPEG)" if picture.format == "JPEG" else ""))
+        try:
+            if picture.getexif().get(ORIENTATION, 1) != 1:  # a turned copy only where there is a turn
+                picture = ImageOps.exif_transpose(picture)
+            if "A" in picture.getbands() or "transparency" in picture.info:
+                rgba = picture.convert("RGBA")
+                picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+            return np.asarray(picture.convert("L"))
+        except Exception as err:  # Pillow's decoders raise what they meet: OSError, SyntaxError, ValueError, ...
+            raise DataError(f"is a broken PNG or JPEG picture ({describe(err)})") from None
