@@ -35,8 +35,9 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     cut off, see :func:`on_the_page`, and wedges left out, see
     :func:`tilted_page`); gray levels to [0, 1] with the paper at 0 and the
     darkest ink at 1 (the paper's level and its noise read from the border, see
-    :func:`paper_level`; inside a frame drawn around the digit, if there is
-    one, see :func:`inside_frame`);
+    :func:`paper_level`; a ruled page's lines taken out, see
+    :func:`without_ruled_lines`; inside a frame drawn around the digit, if
+    there is one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink; scaled (by area averaging) so
     that the longer side is 20 pixels; placed in the 28x28 field with its
     centre of mass nearest the field's. Raises ValueError for a picture with
@@ -55,6 +56,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
         ink[~page] = 0.0  # the table is not ink
     if float(ink.max()) < max(CONTRAST, NOISE * noise):
         raise ValueError("holds no digit: the picture is blank (no pixel stands out from the background)")
+    without_ruled_lines(ink, noise)
     ink = ink[inside_frame(ink > max(INK * float(ink.max()), NOISE * noise))]
     darkest = float(ink.max())  # the digit's darkest ink, where a frame was darker
     ink[ink <= HAZE * noise] = 0.0  # the paper's noise, where there is any, is paper
@@ -253,6 +255,32 @@ def _border(shape: tuple[int, ...]) -> np.ndarray:
     border = np.zeros(shape, bool)
     border[[0, -1], :] = border[:, [0, -1]] = True
     return border
+
+
+def without_ruled_lines(ink: np.ndarray, spread: float) -> None:
+    """Take a page's ruled lines (a notebook's rows, a grid's squares) out of ``ink`` (float (h, w), the paper at
+    0 with noise of ``spread``), in place, in pictures of :data:`PHOTO` pixels a side or more.
+
+    A ruled line crosses the whole page, so the row (or column) it lies on
+    is ink at its lower quartile, where a row through the digit is paper
+    there (a stroke that crosses a line adds to it): it stands out from the
+    rows' median by more than the paper's noise. Runs of such rows are
+    lines when they are thin (a fiftieth of the picture, or 3 pixels) and
+    faint (below half the darkest ink); each row's lower quartile is taken
+    from it, and what stays below as much again is paper. A bar of a digit
+    cropped tightly, which may cross the whole picture, is as dark as the
+    digit.
+    """
+    if min(ink.shape) < PHOTO:
+        return
+    faint, thin = float(ink.max()) / 2, max(3, min(ink.shape) // 50)
+    for lines in (ink, ink.T):  # rows, then columns
+        level = np.quantile(lines[:, :: max(1, lines.shape[1] // 1000)], 0.25, axis=1)  # a line is so all along
+        for start, stop in _runs(np.flatnonzero(level > float(np.median(level)) + HAZE * spread)):  # over the paper
+            if stop - start <= thin and level[start:stop].max() < faint:
+                band, line = lines[start:stop], level[start:stop, None]
+                band -= line
+                band[band < line] = 0.0  # what is left of the line (the light's slope along it, its noise) is paper
 
 
 def inside_frame(mask: np.ndarray) -> tuple[slice, slice]:
