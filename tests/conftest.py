@@ -7,6 +7,7 @@ not pass without having checked the book's accuracy.
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import hypothesis
 import numpy as np
 import pytest
+from PIL import Image
 
 import xpnet
 
@@ -180,3 +182,18 @@ def dask_cluster():
     yield client
     client.close()
     cluster.close()
+
+
+def encoded(picture: np.ndarray, kind: str = "PNG", **options: object) -> bytes:
+    """``picture`` (uint8 (h, w)) as the bytes of a ``kind`` file."""
+    buffer = io.BytesIO()
+    Image.fromarray(picture).save(buffer, kind, **options)
+    return buffer.getvalue()
+
+
+def claiming(height: int, width: int) -> bytes:
+    """A JPEG of 16 x 16 pixels whose header claims ``height`` x ``width``."""
+    data = bytearray(encoded(np.zeros((16, 16), np.uint8), "JPEG"))
+    frame = data.find(b"\xff\xc0") + 5  # the baseline frame's height, then width, two bytes each
+    data[frame : frame + 4] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from xpnet.digits import to_mnist
 from xpnet.errors import DataError
 from xpnet.io.images import decode_picture
 
-from conftest import ROOT, book_file
+from conftest import ROOT, book_file, claiming, encoded
 
 
 def predict(*args: str) -> subprocess.CompletedProcess[str]:
@@ -342,13 +342,6 @@ def test_predict_reads_arrays(tmp_path: Path, mnist_test, weights_path: Path) ->
                                                "more.npz:a[0]", "more.npz:a[1]", "more.npz:b"]
 
 
-def encoded(picture: np.ndarray, kind: str = "PNG", **options: object) -> bytes:
-    """``picture`` (uint8 (h, w)) as the bytes of a ``kind`` file."""
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, kind, **options)
-    return buffer.getvalue()
-
-
 NOISE = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
 
 
@@ -377,6 +370,17 @@ def test_a_jpeg_beyond_the_limit_is_read_at_a_fraction_of_its_size() -> None:
     assert read[110:190, 1510:2490].max() < 60 and read[:90].min() > 200 and read[:, :1490].min() > 200
     with pytest.raises(DataError, match=r"40000 x 20 pixels, more than 4096 a side \(32768 for a JPEG\)"):
         decode_picture(encoded(np.zeros((20, 40000), np.uint8), "JPEG"))
+
+
+def test_a_picture_that_claims_too_many_pixels_is_refused_in_one_line() -> None:
+    """Pillow warns of a picture of more than 89 million pixels (two lines on stderr) and refuses one of more
+    than 179 million with its own exception: the first is read within the limit (an eighth of 10,000 a side at
+    most), without the warning; the second is DataError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert max(decode_picture(claiming(10_000, 10_000)).shape) <= 4096
+    with pytest.raises(DataError, match="holds more than 178,956,970 pixels"):
+        decode_picture(claiming(15_000, 15_000))
 
 
 @pytest.mark.parametrize(

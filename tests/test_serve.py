@@ -26,7 +26,7 @@ import xpnet
 from xpnet.models import MODELS
 from xpnet.server import MAX_BODY, Classifier, Server
 
-from conftest import ROOT, book_file
+from conftest import ROOT, book_file, claiming
 
 SEED = 0
 INSTALL = "apt-get install chromium chromium-driver (as root), then pip install selenium"
@@ -150,6 +150,7 @@ HOSTILE = [
     ("POST", "/predict", b"\x89PNG\r\n\x1a\n" + bytes(64), {"Content-Type": "image/png"}, 400, "not a PNG or JPEG"),
     ("POST", "/predict", png_of(np.arange(784, dtype=np.uint8))[:200], {"Content-Type": "image/png"}, 400,
      "the picture is a broken PNG or JPEG picture"),
+    ("POST", "/predict", claiming(15_000, 15_000), {"Content-Type": "image/jpeg"}, 400, "holds more than"),
     ("POST", "/predict", b"GIF89a", {"Content-Type": "image/gif"}, 415, "image/png"),
     ("POST", "/predict", bytes(MAX_BODY + 1), {"Content-Type": "image/png"}, 413, "at most"),
     ("POST", "/elsewhere", b"{}", {"Content-Type": "application/json"}, 404, "no such endpoint"),

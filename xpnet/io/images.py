@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,9 +94,13 @@ def decode_picture(data: bytes) -> np.ndarray:
         raise BackendError("reading PNG or JPEG needs Pillow: pip install 'xpnet[plot]' (or give .npy arrays)"
                            ) from None
     try:
-        opened = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
+        with warnings.catch_warnings():  # Pillow's warning of large pictures: the sides are bounded below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
     except Image.UnidentifiedImageError:
         raise DataError("is not a PNG or JPEG picture") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"holds more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels (Pillow refuses to open it)") from None
     with opened as picture:
         side = max(picture.size)
         if side > MAX_SIDE and picture.format == "JPEG" and side <= 8 * MAX_SIDE:
