@@ -30,7 +30,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
 
     ``image``: (h, w) gray levels, uint8 (0 to 255) or floating point in
     [0, 1]; dark on light (a pen on paper) or light on dark (MNIST's own
-    form), told apart by the picture's corners (a tilted page's border). The
+    form), told apart by the picture's corners (a tilted page's edge). The
     steps: the page alone, where a photo shows the table around it (bands
     cut off, see :func:`on_the_page`, and wedges left out, see
     :func:`tilted_page`); gray levels to [0, 1] with the paper at 0 and the
@@ -194,7 +194,7 @@ def _leading_runs(flags: np.ndarray) -> np.ndarray:
 
 def _leading(flags: np.ndarray) -> int:
     """How many of ``flags`` (bool, 1-d) are true before the first false."""
-    return int(np.argmin(flags)) if not flags.all() else flags.size
+    return int(_leading_runs(flags[None, :])[0])
 
 
 def paper_level(gray: np.ndarray, border: np.ndarray | None = None) -> tuple[float | np.ndarray, float]:
