@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import os
 import shutil
@@ -20,13 +19,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 import xpnet
 from xpnet.models import MODELS
 from xpnet.server import MAX_BODY, Classifier, Server
 
-from conftest import ROOT, book_file, claiming
+from conftest import ROOT, book_file, claiming, encoded
 
 SEED = 0
 INSTALL = "apt-get install chromium chromium-driver (as root), then pip install selenium"
@@ -62,9 +60,7 @@ def request(server: Server, method: str, path: str, body: bytes | None = None,
 
 def png_of(digit: np.ndarray, scale: int = 10) -> bytes:
     """A test digit as a user draws one: dark ink on white, enlarged."""
-    buffer = io.BytesIO()
-    Image.fromarray(255 - np.kron(digit.reshape(28, 28), np.ones((scale, scale), np.uint8))).save(buffer, "PNG")
-    return buffer.getvalue()
+    return encoded(255 - np.kron(digit.reshape(28, 28), np.ones((scale, scale), np.uint8)))
 
 
 def test_models_and_page(server: Server) -> None:
