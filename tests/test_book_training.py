@@ -426,25 +426,29 @@ def test_a_trained_network_is_scored_as_trained(tmp_path, mnist_dir, capsys) -> 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
 def test_training_holds_out_checkpoints_and_resumes(tmp_path, mnist_dir, capsys, optimizer: str) -> None:
     """--validation holds images out; the file is written after every epoch; --resume goes on from it, with the
-    optimizer's state saved beside the weights, and two epochs then one more walk the batches, and take the
-    steps, that three epochs do."""
+    optimizer, learning rate and state saved with the weights, and two epochs then one more walk the batches,
+    and take the steps, that three epochs do."""
     import json
 
     from xpnet.cli import main
+    from xpnet.cli.train import TRAIN_LR
 
-    common = ["train", "--sizes", "784,20,10", "--optimizer", optimizer, "--train-on-test", "1500", "--validation",
-              "500", "--data-dir", str(mnist_dir), "--json", "--quiet", "--seed", "4"]
+    common = ["train", "--sizes", "784,20,10", "--train-on-test", "1500", "--validation", "500", "--data-dir",
+              str(mnist_dir), "--json", "--quiet", "--seed", "4"]
+    recipe = ["--optimizer", optimizer, "--lr", str(TRAIN_LR[optimizer] / 2)]  # not the default rate
     whole, parts = tmp_path / "whole.npz", tmp_path / "parts.npz"
-    assert main([*common, "--epochs", "3", "--save", str(whole)]) == 0
+    assert main([*common, *recipe, "--epochs", "3", "--save", str(whole)]) == 0
     printed = capsys.readouterr()
     three = [json.loads(line) for line in printed.out.splitlines()]
     assert [epoch["epoch"] for epoch in three] == [1, 2, 3] and all("validation_accuracy" in e for e in three)
     assert "its first 1500 test images were trained on or held out (500 for validation)" in printed.err
-    assert main([*common, "--epochs", "2", "--save", str(parts)]) == 0
+    assert main([*common, *recipe, "--epochs", "2", "--save", str(parts)]) == 0
     capsys.readouterr()
     assert xpnet.io.weights.read_about(parts)["epoch"] == 2
-    assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0
-    resumed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main([*common, "--epochs", "3", "--save", str(parts), "--resume"]) == 0  # the run's own optimizer and rate
+    printed = capsys.readouterr()
+    assert "starts with no state" not in printed.err
+    resumed = [json.loads(line) for line in printed.out.splitlines()]
     assert [epoch["epoch"] for epoch in resumed] == [3]
     assert resumed[0]["train_accuracy"] == three[2]["train_accuracy"]
     assert set(xpnet.load_weights(whole)) == {"W1", "b1", "W2", "b2"}  # the optimizer's state is not weights

@@ -56,9 +56,10 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     train.add_argument("--data-dir", help="directory holding the MNIST files (default $XPNET_DATA_DIR)")
     train.add_argument("--epochs", type=at_most(10_000), default=5, help="passes over the training set (default 5)")
     train.add_argument("--batch-size", type=RUN_SETTINGS["batch_size"][1], help="images per step (default 100)")
-    train.add_argument("--optimizer", choices=tuple(TRAIN_LR), default="adam", help="default adam")
+    train.add_argument("--optimizer", choices=tuple(TRAIN_LR), help="default adam (with --resume, the run's own)")
     train.add_argument("--lr", type=finite_positive, help="learning rate (default: "
-                       + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items()) + "; the book's are lower)")
+                       + ", ".join(f"{name} {lr}" for name, lr in TRAIN_LR.items())
+                       + "; the book's are lower; with --resume and the run's own optimizer, the run's own)")
     train.add_argument("--seed", type=RUN_SETTINGS["seed"][1], help="seeds the weights and the batch order (default 0)")
     train.add_argument("--dtype", choices=TRAIN_DTYPES, help="the network's float dtype (default float32; the book "
                        "trains in float64)")
@@ -79,7 +80,8 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
                        help="hold the last N training images out of training and score them each epoch")
     train.add_argument("--resume", action="store_true",
                        help="go on from the epoch that the --save file holds (it is written after every epoch), with "
-                       "the run's own seed, batch size, --validation and --train-on-test and its network")
+                       "the run's own seed, batch size, --validation and --train-on-test and its network, and its "
+                       "optimizer and learning rate unless given")
     train.add_argument("--json", action="store_true", help="print each epoch as one JSON object")
     train.set_defaults(run=run)
     return [train]
@@ -140,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         validation = tuple(backend.asarray(a[cut:]) for a in train_set)
         train_set = tuple(a[:cut] for a in train_set)
     train_set, test_split = (tuple(backend.asarray(a) for a in pair) for pair in (train_set, test_split))
-    lr = TRAIN_LR[args.optimizer] if args.lr is None else args.lr
+    lr = _take_optimizer(args, saved if args.resume else None)
     optimizer = OPTIMIZERS[args.optimizer](lr=lr)
     if args.resume:
         _resume_optimizer(optimizer, args, saved, lr, net)
@@ -189,6 +191,18 @@ def _take_run_settings(args: argparse.Namespace, recorded: Any) -> None:
             raise XpnetError(f"{flag} {value}: {args.save} was trained with {flag} {kept}; --resume goes on with the "
                              "run's own (leave it out)")
         setattr(args, name, kept if value is None else value)
+
+
+def _take_optimizer(args: argparse.Namespace, saved: dict[str, Any] | None) -> float:
+    """Set --optimizer (adam by default) and return the learning rate (the optimizer's :data:`TRAIN_LR` by
+    default): where not given, a resumed run's own, from its file. One given that differs is taken, and the
+    optimizer starts afresh (:func:`_resume_optimizer` says so)."""
+    kept = saved.get("optimizer") if saved else None
+    kept = kept if kept in TRAIN_LR else None  # no optimizer of this command's: the default
+    args.optimizer = args.optimizer or kept or "adam"
+    if args.lr is not None:
+        return args.lr
+    return saved["lr"] if kept == args.optimizer and "lr" in saved else TRAIN_LR[args.optimizer]
 
 
 def _take_dtype(args: argparse.Namespace, saved: dict[str, Any] | None) -> None:
