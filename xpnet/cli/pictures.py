@@ -91,6 +91,10 @@ def _show(args: argparse.Namespace) -> int:
     chosen = (predicted != labels).nonzero()[0] if args.misclassified else range(len(images))
     chosen = chosen[: args.grid or 16]
     plots.save_grid(images[chosen], labels[chosen], predicted[chosen], args.output)
+    if args.misclassified:
+        print(f"wrote {args.output}: {len(chosen)} of the {int((predicted != labels).sum()):,} test images predicted "
+              "wrong")
+        return 0
     wrong = int((predicted[chosen] != labels[chosen]).sum())
     print(f"wrote {args.output}: {len(chosen)} test images, {wrong} predicted wrong")
     return 0
