@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from .paper import HAZE, PHOTO, consecutive_runs, paper_level, without_ruled_lines, without_shadows
+
 FIELD = 28  # MNIST's images are FIELD x FIELD
 BOX = 20  # the digit's longer side in MNIST's form
 CENTRE = 14.0  # where MNIST's centres of mass lie (row and column, in pixel indices; 13.99 and 14.01 on average)
@@ -20,9 +22,6 @@ INK = 0.1  # a pixel darker (on light paper) than this fraction of the range fro
 CONTRAST = 0.1  # a picture whose darkest and lightest pixels differ by less holds no digit
 SOLID = 0.9  # a frame's side is ink along at least this fraction of its length
 NOISE = 5  # a pixel is ink only above this many spreads of the paper's noise (a photo's; a drawing has none)
-HAZE = 3  # and paper below this many
-PHOTO = 100  # pictures with fewer pixels a side are taken to show no table around the page
-PASSES = 5  # fits of the paper's plane at most, each to the border pixels that lie near the last
 
 
 def to_mnist(image: np.ndarray) -> np.ndarray:
@@ -35,8 +34,9 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     cut off, see :func:`on_the_page`, and wedges left out, see
     :func:`tilted_page`); gray levels to [0, 1] with the paper at 0 and the
     darkest ink at 1 (the paper's level and its noise read from the border, see
-    :func:`paper_level`; a ruled page's lines taken out, see
-    :func:`without_ruled_lines`; inside a frame drawn around the digit, if
+    :func:`paper_level`; a soft shadow and a ruled page's lines taken out,
+    see :func:`without_shadows` and :func:`without_ruled_lines`, in
+    :mod:`xpnet.paper`; inside a frame drawn around the digit, if
     there is one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink; scaled (by area averaging) so
     that the longer side is 20 pixels; placed in the 28x28 field with its
@@ -54,6 +54,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     del paper
     if page is not None:
         ink[~page] = 0.0  # the table is not ink
+    without_shadows(ink, noise)
     if float(ink.max()) < max(CONTRAST, NOISE * noise):
         raise ValueError("holds no digit: the picture is blank (no pixel stands out from the background)")
     without_ruled_lines(ink, noise)
@@ -197,90 +198,11 @@ def _leading(flags: np.ndarray) -> int:
     return int(_leading_runs(flags[None, :])[0])
 
 
-def paper_level(gray: np.ndarray, border: np.ndarray | None = None) -> tuple[float | np.ndarray, float]:
-    """The paper's level under each pixel of ``gray`` (float (h, w), ink above the paper) and the spread of its
-    noise, read from the paper on the picture's border (or on ``border``, bool (h, w): a tilted page's edge).
-
-    The paper's pixels are first those of the border within three spreads of
-    its lowest tenth, ink lying above it (a digit cropped tightly may be ink
-    over up to nine tenths of its border); a plane is fitted to them, and
-    refitted to the border pixels within three spreads of the last fit until
-    they stay the same (so a photo's light, falling unevenly across the
-    page, is followed, and strokes that reach the border and a strip of
-    table beyond the paper's edge are left out). The plane is the paper's
-    level wherever it varies by a gray level or more across the picture; on
-    a drawing or a scan the level is one, the median of the paper's pixels.
-    A spread is a normal distribution's standard deviation, read from the
-    median absolute deviation (or, before ink is set apart, from the lowest
-    tenth): 0 for a drawing, whose paper is one value.
-    """
-    height, width = gray.shape
-    rows, cols = np.nonzero(_border(gray.shape) if border is None else border)
-    values = gray[rows, cols]
-    design = np.stack([np.ones(values.size), rows / height, cols / width], axis=1)
-    deviation = np.abs(values - float(np.quantile(values, 0.1)))  # from the paper's side: ink lies above it
-    kept = deviation <= max(3 * _spread(deviation, 0.1), 1 / 255)
-    for _ in range(PASSES):
-        fit = np.linalg.lstsq(design[kept], values[kept], rcond=None)[0]
-        residual = values - design @ fit
-        spread = _spread(np.abs(residual[kept]))
-        within = np.abs(residual) <= max(3 * spread, 1 / 255)
-        if np.array_equal(within, kept):
-            break
-        kept = within
-    if abs(fit[1]) * (height - 1) / height + abs(fit[2]) * (width - 1) / width >= 1 / 255:  # across the picture
-        return fit[0] + fit[1] * (np.arange(height) / height)[:, None] + fit[2] * (np.arange(width) / width), spread
-    level = float(np.median(values[kept]))
-    return level, _spread(np.abs(values[kept] - level))
-
-
-def _spread(deviations: np.ndarray, quantile: float = 0.5) -> float:
-    """The standard deviation of a normal distribution whose absolute deviations have this ``quantile`` (1.4826
-    times the median; 7.958 times the lowest tenth's bound)."""
-    return float(np.quantile(deviations, quantile)) / _NORMAL_QUANTILES[quantile]
-
-
-_NORMAL_QUANTILES = {0.5: 0.67449, 0.1: 0.12566}  # of |x| for x ~ N(0, 1)
-
-
 def _corners(gray: np.ndarray, size: int | None = None) -> list[np.ndarray]:
     """The picture's four corner squares of ``size`` pixels a side (default: a tenth of its shorter side, at least
     a pixel)."""
     k = max(1, min(gray.shape) // 10) if size is None else size
     return [gray[:k, :k], gray[:k, -k:], gray[-k:, :k], gray[-k:, -k:]]
-
-
-def _border(shape: tuple[int, ...]) -> np.ndarray:
-    """The outermost rows and columns of a picture of ``shape``, as a bool mask."""
-    border = np.zeros(shape, bool)
-    border[[0, -1], :] = border[:, [0, -1]] = True
-    return border
-
-
-def without_ruled_lines(ink: np.ndarray, spread: float) -> None:
-    """Take a page's ruled lines (a notebook's rows, a grid's squares) out of ``ink`` (float (h, w), the paper at
-    0 with noise of ``spread``), in place, in pictures of :data:`PHOTO` pixels a side or more.
-
-    A ruled line crosses the whole page, so the row (or column) it lies on
-    is ink at its lower quartile, where a row through the digit is paper
-    there (a stroke that crosses a line adds to it): it stands out from the
-    rows' median by more than the paper's noise. Runs of such rows are
-    lines when they are thin (a fiftieth of the picture, or 3 pixels) and
-    faint (below half the darkest ink); each row's lower quartile is taken
-    from it, and what stays below as much again is paper. A bar of a digit
-    cropped tightly, which may cross the whole picture, is as dark as the
-    digit.
-    """
-    if min(ink.shape) < PHOTO:
-        return
-    faint, thin = float(ink.max()) / 2, max(3, min(ink.shape) // 50)
-    for lines in (ink, ink.T):  # rows, then columns
-        level = np.quantile(lines[:, :: max(1, lines.shape[1] // 1000)], 0.25, axis=1)  # a line is so all along
-        for start, stop in _runs(np.flatnonzero(level > float(np.median(level)) + HAZE * spread)):  # over the paper
-            if stop - start <= thin and level[start:stop].max() < faint:
-                band, line = lines[start:stop], level[start:stop, None]
-                band -= line
-                band[band < line] = 0.0  # what is left of the line (the light's slope along it, its noise) is paper
 
 
 def inside_frame(mask: np.ndarray) -> tuple[slice, slice]:
@@ -297,8 +219,8 @@ def inside_frame(mask: np.ndarray) -> tuple[slice, slice]:
     strokes touch a box around it is kept whole.
     """
     whole = (slice(None), slice(None))
-    rows = _runs(np.nonzero(mask.sum(axis=1) >= mask.shape[1] / 2)[0])
-    cols = _runs(np.nonzero(mask.sum(axis=0) >= mask.shape[0] / 2)[0])
+    rows = consecutive_runs(np.nonzero(mask.sum(axis=1) >= mask.shape[1] / 2)[0])
+    cols = consecutive_runs(np.nonzero(mask.sum(axis=0) >= mask.shape[0] / 2)[0])
     if len(rows) < 2 or len(cols) < 2:
         return whole
     (top, inner_top), (inner_bottom, bottom) = rows[0], rows[-1]
@@ -315,14 +237,6 @@ def inside_frame(mask: np.ndarray) -> tuple[slice, slice]:
     if np.concatenate([within[0], within[-1], within[:, 0], within[:, -1]]).any():
         return whole
     return inside
-
-
-def _runs(indices: np.ndarray) -> list[tuple[int, int]]:
-    """Runs of consecutive ``indices`` (sorted ints) as half-open ``(start, stop)`` pairs."""
-    breaks = np.nonzero(np.diff(indices) > 1)[0]
-    starts = np.concatenate([indices[:1], indices[breaks + 1]])
-    stops = np.concatenate([indices[breaks], indices[-1:]]) + 1
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
 def _unit_gray(image: np.ndarray) -> np.ndarray:
