@@ -14,6 +14,7 @@ PASSES = 5  # fits of the paper's plane at most, each to the border pixels that 
 CELLS = 16  # shadows are read on a grid of this many cells along the picture's shorter side
 SAMPLE = 16  # pixels a cell's paper is read from, along each side
 REACH = 2  # cells each way: what is narrower than 2 * REACH + 1 cells (a stroke) is not a shadow
+TILT = 0.18  # ruled lines are looked for at slopes of up to this many rows a column (10 degrees)
 SMOOTH = 0.2  # a shadow changes from a cell to the next by less than this fraction of the darkest ink
 
 
@@ -72,29 +73,80 @@ def _border(shape: tuple[int, ...]) -> np.ndarray:
 
 def without_ruled_lines(ink: np.ndarray, spread: float) -> None:
     """Take a page's ruled lines (a notebook's rows, a grid's squares) out of ``ink`` (float (h, w), the paper at
-    0 with noise of ``spread``), in place, in pictures of :data:`PHOTO` pixels a side or more.
+    0 with noise of ``spread``: 0 for a drawing, whose lines are straight), in place, in pictures of
+    :data:`PHOTO` pixels a side or more.
 
     A ruled line crosses the whole page, so the row (or column) it lies on
     is ink at its lower quartile, where a row through the digit is paper
     there (a stroke that crosses a line adds to it): it stands out from the
-    rows' median by more than the paper's noise. Runs of such rows are
-    lines when they are thin (a fiftieth of the picture, or 3 pixels) and
-    faint (below half the darkest ink); each row's lower quartile is taken
-    from it, and what stays below as much again is paper. A bar of a digit
-    cropped tightly, which may cross the whole picture, is as dark as the
-    digit.
+    rows' median by more than the noise of the paper between the lines. In a
+    photo taken at a slight angle the lines are slanted, and the rows are
+    read along the slope at which they vary most (:func:`_fall`), as far as
+    the picture holds a quarter of each. Runs of such rows are lines when
+    they are thin (a fiftieth of the picture, or 3 pixels) and faint (below
+    half the darkest ink); the run's highest lower quartile is taken from
+    it and from a row on each side (the line's blur), and what stays below
+    as much again is paper. A bar of a digit cropped tightly, which may
+    cross the whole picture, is as dark as the digit.
     """
     if min(ink.shape) < PHOTO:
         return
     faint, thin = float(ink.max()) / 2, max(3, min(ink.shape) // 50)
     for lines in (ink, ink.T):  # rows, then columns
-        level = np.quantile(lines[:, :: max(1, lines.shape[1] // 1000)], 0.25, axis=1)  # a line is so all along
-        above = np.flatnonzero(level > float(np.median(level)) + HAZE * spread)  # rows above the paper
+        height, width = lines.shape
+        fall = _fall(lines) if spread else np.zeros(width, int)  # a drawing's lines are straight
+        cols = np.arange(0, width, max(1, width // 1000))
+        beyond = int(np.abs(fall).max())  # slanted lines that leave through the top or bottom begin out there
+        first = np.arange(-beyond, height + beyond)  # each slanted row's row at the middle column
+        paths = first[:, None] + fall[cols]
+        inside = (paths >= 0) & (paths < height)
+        held = 4 * np.count_nonzero(inside, axis=1) > cols.size  # slanted rows the picture holds a quarter of
+        first, paths, inside = first[held], paths[held], inside[held]
+        # beyond the picture, above every value: the quartile of what the picture holds of the row
+        sample = np.where(inside, lines[np.clip(paths, 0, height - 1), cols], np.inf)
+        level = np.quantile(sample, 0.25, axis=1)  # a line is so all along
+        paper = sample[inside.all(axis=1) & (level <= np.median(level)), :: max(1, cols.size // 100)]
+        noise = _spread(np.abs(paper - np.median(paper, axis=1, keepdims=True)))  # of the rows between the lines
+        above = np.flatnonzero(level > float(np.median(level)) + HAZE * noise)  # rows above the paper
         for start, stop in consecutive_runs(above):
             if stop - start <= thin and level[start:stop].max() < faint:
-                band, line = lines[start:stop], level[start:stop, None]
-                band -= line
+                line = float(level[start:stop].max())
+                path = first[max(start - 1, 0) : stop + 1, None] + fall  # and the line's blur
+                on = (path >= 0) & (path < height)
+                at = (path[on], np.broadcast_to(np.arange(width), path.shape)[on])
+                band = lines[at] - line
                 band[band < line] = 0.0  # what is left of the line (the light's slope along it, its noise) is paper
+                lines[at] = band
+
+
+def _fall(lines: np.ndarray) -> np.ndarray:
+    """How far a ruled line of ``lines`` (ink, (h, w)) lies below its row at the middle column, at each column:
+    int (w,), for the slope at which the lower quartiles of the rows, so slanted, vary most (a photo taken at a
+    slight angle; 0 for a straight page): up to :data:`TILT` rows a column either way, and no more than TILT
+    times the height across the width. Looked for first on rows averaged in blocks about a line's width, then
+    row by row near the best."""
+    height, width = lines.shape
+    across = (np.arange(width) - (width - 1) / 2) / width  # each column's place, in widths from the middle
+
+    def sharpest(rows: np.ndarray, cols: np.ndarray, drops: range, block: int) -> int:
+        def sharpness(drop: int) -> tuple[float, int]:  # drop: rows a line falls across the width
+            at = np.clip(np.arange(rows.shape[0])[:, None] + np.rint(drop * across[cols] / block).astype(int), 0,
+                         rows.shape[0] - 1)
+            quartiles = np.partition(rows[at, np.arange(cols.size)], cols.size // 4, axis=1)[:, cols.size // 4]
+            return float(np.var(quartiles)), -abs(drop)  # the straighter of two alike
+        return max(drops, key=sharpness)
+
+    # a slanted row stays inside the picture over most of its height, so that the rows between the lines are paper
+    block, reach = max(1, min(lines.shape) // 100), int(TILT * min(lines.shape))
+    cols = np.linspace(0, width - 1, min(width, 24)).astype(int)
+    blocks = lines[: height // block * block, cols].reshape(-1, block, cols.size).mean(axis=1)
+    drop = sharpest(blocks, cols, range(-(reach // block) * block, reach + 1, block), block)
+    cols = np.linspace(0, width - 1, min(width, 96)).astype(int)  # a pixel's precision across the width
+    rows, step = lines[:, cols], block
+    while step > 1:  # then row by row, halving the step
+        step = (step + 1) // 2
+        drop = sharpest(rows, cols, range(drop - step, drop + step + 1, step), 1)
+    return np.rint(drop * across).astype(int)
 
 
 def without_shadows(ink: np.ndarray, spread: float) -> None:
@@ -104,9 +156,10 @@ def without_shadows(ink: np.ndarray, spread: float) -> None:
     A shadow darkens the paper gradually over a large part of the picture,
     which the plane of :func:`paper_level` does not follow. The picture is
     read on a grid of :data:`CELLS` cells along its shorter side, each cell's
-    paper as the lower quartile of a sample of its pixels (:data:`SAMPLE` a side). A stroke is
-    narrower than 2 * :data:`REACH` + 1 cells, so the least over as many
-    cells each way, and then the most (a morphological opening), leaves what
+    paper as the lower quartile of a sample of its pixels (:data:`SAMPLE` a
+    side). A stroke is narrower than 2 * :data:`REACH` + 1 cells, so the
+    least over as many cells each way, and then the most (a morphological
+    opening), leaves what
     is wider: the shadow, which is interpolated linearly between the cells'
     centres and taken out. A digit cropped tightly, whose strokes fill whole
     cells, changes from a cell to the next by its whole darkness, where a
