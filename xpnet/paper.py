@@ -129,12 +129,7 @@ def _fall(lines: np.ndarray) -> np.ndarray:
     across = (np.arange(width) - (width - 1) / 2) / width  # each column's place, in widths from the middle
 
     def sharpest(rows: np.ndarray, cols: np.ndarray, drops: range, block: int) -> int:
-        def sharpness(drop: int) -> tuple[float, int]:  # drop: rows a line falls across the width
-            at = np.clip(np.arange(rows.shape[0])[:, None] + np.rint(drop * across[cols] / block).astype(int), 0,
-                         rows.shape[0] - 1)
-            quartiles = np.partition(rows[at, np.arange(cols.size)], cols.size // 4, axis=1)[:, cols.size // 4]
-            return float(np.var(quartiles)), -abs(drop)  # the straighter of two alike
-        return max(drops, key=sharpness)
+        return max(drops, key=lambda drop: _sharpness(rows, across[cols], drop, block))
 
     # a slanted row stays inside the picture over most of its height, so that the rows between the lines are paper
     block, reach = max(1, min(lines.shape) // 100), int(TILT * min(lines.shape))
@@ -149,6 +144,16 @@ def _fall(lines: np.ndarray) -> np.ndarray:
     return np.rint(drop * across).astype(int)
 
 
+def _sharpness(rows: np.ndarray, places: np.ndarray, drop: int, block: int) -> tuple[float, int]:
+    """How much the lower quartiles of ``rows`` (h, k: k columns at ``places``, in widths from the middle, each
+    row ``block`` rows of the picture) vary when read along a slant that falls ``drop`` rows across the width;
+    of two alike, the straighter ranks higher."""
+    at = np.clip(np.arange(rows.shape[0])[:, None] + np.rint(drop * places / block).astype(int), 0,
+                 rows.shape[0] - 1)
+    quartiles = np.partition(np.take_along_axis(rows, at, axis=0), places.size // 4, axis=1)[:, places.size // 4]
+    return float(np.var(quartiles)), -abs(drop)
+
+
 def without_shadows(ink: np.ndarray, spread: float) -> None:
     """Take a soft shadow (a hand's, a phone's) out of ``ink`` (float (h, w), the paper at 0 with noise of
     ``spread``), in place, in photos of :data:`PHOTO` pixels a side or more.
@@ -159,9 +164,8 @@ def without_shadows(ink: np.ndarray, spread: float) -> None:
     paper as the lower quartile of a sample of its pixels (:data:`SAMPLE` a
     side). A stroke is narrower than 2 * :data:`REACH` + 1 cells, so the
     least over as many cells each way, and then the most (a morphological
-    opening), leaves what
-    is wider: the shadow, which is interpolated linearly between the cells'
-    centres and taken out. A digit cropped tightly, whose strokes fill whole
+    opening), leaves what is wider: the shadow, which is interpolated
+    linearly between the cells' centres and taken out. A digit cropped tightly, whose strokes fill whole
     cells, changes from a cell to the next by its whole darkness, where a
     shadow changes by less than :data:`SMOOTH` of it: then nothing is taken
     out. A drawing (no noise) has no shadow.

@@ -88,15 +88,14 @@ def _show(args: argparse.Namespace) -> int:
         print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}")
         return 0
     predicted = _predicted(args, images)
-    chosen = (predicted != labels).nonzero()[0] if args.misclassified else range(len(images))
+    wrong = predicted != labels
+    chosen = wrong.nonzero()[0] if args.misclassified else range(len(images))
     chosen = chosen[: args.grid or 16]
     plots.save_grid(images[chosen], labels[chosen], predicted[chosen], args.output)
     if args.misclassified:
-        print(f"wrote {args.output}: {len(chosen)} of the {int((predicted != labels).sum()):,} test images predicted "
-              "wrong")
-        return 0
-    wrong = int((predicted[chosen] != labels[chosen]).sum())
-    print(f"wrote {args.output}: {len(chosen)} test images, {wrong} predicted wrong")
+        print(f"wrote {args.output}: {len(chosen)} of the {int(wrong.sum()):,} test images predicted wrong")
+    else:
+        print(f"wrote {args.output}: {len(chosen)} test images, {int(wrong[chosen].sum())} predicted wrong")
     return 0
 
 
