@@ -27,6 +27,7 @@ def test_bench_smoke(tmp_path: Path, mnist_dir: Path, weights_path: Path, backen
     report = json.loads(out.read_text())
     assert report["images"] == 10000
     assert {"xpnet", "chapter loop", "BLAS floor"} <= set(report["methods"])
+    assert ("xpnet on NumPy" in report["methods"]) == (name != "numpy")  # another CPU library beside NumPy
     assert set(report["accuracy"].values()) == {0.9352}
     for name in report["methods"]:
         assert name in result.stdout

@@ -88,3 +88,17 @@ def test_a_scored_network_is_freed(backend: xpnet.Backend, mnist_test) -> None:
     del net
     gc.collect()
     assert freed() is None
+
+
+def test_each_kind_of_backend_takes_its_own_batch(backend: xpnet.Backend) -> None:
+    """A library that spreads each call over the cores with threads of its own (PyTorch, JAX on the CPU) is given
+    the model's ``pool`` batch, ``cpu``'s where the model names none; NumPy, whose workers take a batch a core, and
+    array-api-strict the ``cpu`` batch; GPUs and dask their own."""
+    mlp, tiny = MODELS["mlp"], ModelEntry("tiny", "a test network", TinyNet, (784,), 10, weights=None,
+                                          batch={"cpu": 250, "gpu": 1000, "chunks": 3000})
+    kind = ("chunks" if backend.name == "dask" else "gpu" if backend.on_gpu
+            else "pool" if backend.name in ("torch", "jax") else "cpu")
+    assert backend.kind == kind
+    assert mlp.batch_size(backend) == mlp.batch[kind]
+    assert tiny.batch_size(backend) == tiny.batch["cpu" if kind == "pool" else kind]
+    assert mlp.batch_size(xpnet.get_backend(backend, batch_size=7)) == 7

@@ -71,6 +71,12 @@ def run(
     if model.dense:
         host = {key: to_numpy(value) for key, value in model.load(get_backend("cpu"), weights).params.items()}
         methods = _methods(model, backend, host, with_torch)
+    else:
+        host = None
+        methods = _convnet_methods(model, backend, weights, dtype, with_torch)
+    if backend.name != "numpy" and not backend.on_gpu:
+        methods["xpnet on NumPy"] = _numpy_method(model, host or weights, dtype)
+    if model.dense:
         accuracies = {
             name: prepare(images, floats, labels)() for name, prepare in methods.items() if name != "BLAS floor"
         }
@@ -79,7 +85,6 @@ def run(
         copies = tile or 10
         timed = np.tile(images, (copies, 1)), np.tile(floats, (copies, 1)), np.tile(labels, copies)
     else:
-        methods = _convnet_methods(model, backend, weights, dtype, with_torch)
         index = np.arange((tile or 1) * CONVNET_IMAGES) % len(labels)
         timed = images[index], floats[index], labels[index]
         accuracies = {name: prepare(*timed)() for name, prepare in methods.items()}
@@ -112,19 +117,15 @@ def run(
 def _convnet_methods(model: ModelEntry, backend: Backend, weights: str | None, dtype: str | None,
                      with_torch: bool) -> dict[str, Callable]:
     """xpnet's pass, the book's layers restated (float64, batch 100) and PyTorch (float32), on one ConvNet."""
-    network = model.load(backend, weights, dtype)
     book = {key: to_numpy(value) for key, value in model.load(get_backend("cpu"), weights, "float64").params.items()}
     shape = (-1, *model.input_shape)
-
-    def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
-        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
-                                workers=backend.workers)
 
     def book_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
         x = floats.astype(np.float64).reshape(shape)
         return lambda: book_convnet_accuracy(model.network(get_backend("cpu")), book, x, labels)
 
-    methods: dict[str, Callable] = {"xpnet": xpnet_pass, "the book's layers": book_pass}
+    methods: dict[str, Callable] = {"xpnet": _xpnet_method(model.load(backend, weights, dtype), backend),
+                                    "the book's layers": book_pass}
     if with_torch and backend.name in ("numpy", "cupy", "torch", "jax") and torch_installed():
         device = "cuda" if backend.on_gpu else "cpu"
 
@@ -206,12 +207,6 @@ def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]
     ``floats`` are the images normalized to float32 beforehand, as the chapter has them.
     """
     network = backend.asarrays(weights)
-    model_network = _on(model, backend, weights)
-
-    def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
-        # as xpnet infer runs it: uint8 to the device, converted one batch at a time, one transfer back
-        return lambda: accuracy(model_network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
-                                workers=backend.workers)
 
     def chapter_pass(images: np.ndarray, floats: np.ndarray, labels: np.ndarray) -> Callable[[], float]:
         x, t = backend.asarray(floats), backend.asarray(labels)
@@ -230,7 +225,8 @@ def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]
 
         return products
 
-    methods: dict[str, Callable] = {"xpnet": xpnet_pass, "chapter loop": chapter_pass, "BLAS floor": floor_pass}
+    methods: dict[str, Callable] = {"xpnet": _xpnet_method(_on(model, backend, weights), backend),
+                                    "chapter loop": chapter_pass, "BLAS floor": floor_pass}
     if with_torch and backend.name in ("numpy", "cupy", "torch") and torch_installed():
         device = "cuda" if backend.on_gpu else "cpu"
 
@@ -242,6 +238,25 @@ def _methods(model: ModelEntry, backend: Backend, weights: dict[str, np.ndarray]
 
         methods["PyTorch"] = torch_pass
     return methods | _compiled_methods(model, backend, weights)
+
+
+def _xpnet_method(network: Model, backend: Backend) -> Callable:
+    """xpnet's pass as ``xpnet infer`` runs it: uint8 to the device, converted one batch at a time (in
+    ``backend``'s batches and workers), one transfer back."""
+
+    def xpnet_pass(images: np.ndarray, floats: np.ndarray | None, labels: np.ndarray) -> Callable[[], float]:
+        return lambda: accuracy(network, backend.asarray(images), backend.asarray(labels), backend.batch_size,
+                                workers=backend.workers)
+
+    return xpnet_pass
+
+
+def _numpy_method(model: ModelEntry, weights: str | dict[str, np.ndarray] | None, dtype: str | None) -> Callable:
+    """xpnet's pass on NumPy, in NumPy's own batches and workers: the row another CPU library is compared with."""
+    numpy = get_backend("cpu")
+    numpy = get_backend(numpy, batch_size=model.batch_size(numpy))
+    network = _on(model, numpy, weights) if isinstance(weights, dict) else model.load(numpy, weights, dtype)
+    return _xpnet_method(network, numpy)
 
 
 def _sweep(xpnet_pass: Callable, images: np.ndarray, labels: np.ndarray, repeats: int,

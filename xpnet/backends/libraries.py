@@ -64,8 +64,9 @@ class Backend:
 
     @property
     def kind(self) -> str:
-        """``"chunks"`` (a lazy library's), ``"gpu"`` or ``"cpu"``: what the registry's batch sizes are chosen by."""
-        return "chunks" if self.lazy else "gpu" if self.on_gpu else "cpu"
+        """What the registry's batch sizes are chosen by: ``"chunks"`` (a lazy library's), ``"gpu"``, ``"pool"`` (a
+        library that spreads each call over the CPU's cores with threads of its own) or ``"cpu"``."""
+        return "chunks" if self.lazy else "gpu" if self.on_gpu else "pool" if self.library.pooled else "cpu"
 
     def free_memory(self) -> int | None:
         """Bytes free on this backend's GPU, as its library reports them (None: not a GPU, or not known)."""
@@ -100,6 +101,7 @@ class Library:
     open: Callable[[str | None], Backend]
     install: str
     lazy: bool = False
+    pooled: bool = False  # spreads each call over the CPU's cores itself, so it takes one batch at a time
     place: Callable[[Backend, Any, Any], Any] = _place
     free_memory: Callable[[Backend], int] | None = None  # bytes free on a GPU device of this library
 
@@ -298,10 +300,10 @@ LIBRARIES = {library.name: library for library in (
     Library("cupy", _open_cupy, "pip install 'xpnet[cuda12]' (CUDA 12) or 'xpnet[cuda13]' (CUDA 13)",
             free_memory=_free_cupy),
     Library("array_api_strict", _open_array_api_strict, "pip install array-api-strict"),
-    Library("torch", _open_torch, "pip install 'xpnet[torch]'", free_memory=_free_torch),
+    Library("torch", _open_torch, "pip install 'xpnet[torch]'", pooled=True, free_memory=_free_torch),
     Library("dask", _open_dask, "pip install 'xpnet[dask]'", lazy=True, place=_place_dask),
     Library("jax", _open_jax, "pip install 'xpnet[jax]' (a CUDA build of jaxlib for GPUs: pip install 'jax[cuda12]')",
-            place=_place_jax, free_memory=_free_jax),
+            pooled=True, place=_place_jax, free_memory=_free_jax),
 )}
 
 _OWNS = {

@@ -31,9 +31,11 @@ class ModelEntry:
     ``build(seed=, backend=, dtype=)`` makes it with initial (random)
     weights; ``input_shape`` is one sample's, ``classes`` the outputs';
     ``weights`` the book's pinned file (None: weights must be given);
-    ``batch`` the images per batch by kind of device (``"cpu"``, ``"gpu"``,
-    ``"chunks"``: one chunk of a lazy backend); ``accuracy`` the book's test accuracy with those
-    weights (float64); ``dense`` whether its weights are a dense network's
+    ``batch`` the images per batch by kind of backend (``"cpu"``, ``"gpu"``,
+    ``"chunks"``: one chunk of a lazy backend; ``"pool"``: a CPU library with
+    a thread pool of its own, given one batch at a time, ``"cpu"``'s where not
+    given); ``accuracy`` the book's test accuracy with those weights (float64);
+    ``dense`` whether its weights are a dense network's
     (W1..Wn, b1..bn, checked as such; its layer sizes are the weights', and it takes ``activation``).
     """
 
@@ -83,7 +85,7 @@ class ModelEntry:
 
     def batch_size(self, backend: Backend) -> int:
         """Images per batch on ``backend``: its own choice if it has one, else this model's for its kind."""
-        return backend.batch_size or self.batch[backend.kind]
+        return backend.batch_size or self.batch.get(backend.kind, self.batch["cpu"])
 
     def network(self, backend: Backend, *, seed: int | None = 0, dtype: str | None = None, **options: Any) -> Model:
         """A new network with initial (random) weights."""
@@ -133,7 +135,7 @@ def register(entry: ModelEntry) -> ModelEntry:
 
 register(ModelEntry(
     "mlp", "chapter 3's 784-50-100-10 network", chapter3_network, (784,), 10, SAMPLE_WEIGHT,
-    {"cpu": 500, "gpu": 1 << 16, "chunks": 10_000}, 0.9352, dense=True, weights_variable="XPNET_WEIGHTS",
+    {"cpu": 500, "pool": 2000, "gpu": 1 << 16, "chunks": 10_000}, 0.9352, dense=True, weights_variable="XPNET_WEIGHTS",
     reuse_memory=False, insides=("Activation_function1", "Activation_function2")))
 register(ModelEntry(
     "simple_convnet", "chapter 7's SimpleConvNet", SimpleConvNet, (1, 28, 28), 10,
