@@ -25,6 +25,7 @@ SOLID = 0.9  # a frame's side is ink along at least this fraction of its length
 FINE = 4  # strokes are measured and thinned at this many pixels a pixel of MNIST's 20-pixel box
 STROKE = 2.2  # thick strokes are thinned to this width (in pixels of that box; MNIST's median is 2.0)
 THICK = 3.6  # strokes wider than this are thick (98.5% of MNIST's test digits are within it)
+SPECK = 0.02  # a run of rows (or columns) apart from the rest with less of the ink than this is a speck
 NOISE = 5  # a pixel is ink only above this many spreads of the paper's noise (a photo's; a drawing has none)
 
 
@@ -42,7 +43,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     see :func:`without_shadows` and :func:`without_ruled_lines`, in
     :mod:`xpnet.paper`; inside a frame drawn around the digit, if
     there is one, see :func:`inside_frame`);
-    cropped to the box of the pixels with ink; strokes wider than nearly all of
+    cropped to the box of the pixels with ink (specks apart from the digit left
+    out, see :func:`_ink_span`); strokes wider than nearly all of
     MNIST's thinned (see :func:`_thinned`); scaled (by area averaging) so
     that the longer side is 20 pixels; placed in the 28x28 field with its
     centre of mass nearest the field's. Raises ValueError for a picture with
@@ -69,8 +71,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     ink /= darkest
     gray = np.clip(ink, 0.0, 1.0, out=ink)
     faint = max(INK, NOISE * noise / darkest)  # the ink of the faintest pixel that counts
-    rows, cols = np.nonzero(gray > faint)
-    digit = _thinned(gray[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], faint)
+    inked = gray > faint
+    digit = _thinned(gray[_ink_span(inked.sum(axis=1)), _ink_span(inked.sum(axis=0))], faint)
     height, width = digit.shape
     scale = BOX / max(height, width)
     size = (max(1, round(height * scale)), max(1, round(width * scale)))
@@ -81,6 +83,20 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     top, left = (min(max(round(CENTRE - c), 0), FIELD - n) for c, n in zip(centre, size, strict=True))
     field[top : top + size[0], left : left + size[1]] = digit
     return np.rint(field * 255).astype(np.uint8)
+
+
+def _ink_span(counts: np.ndarray) -> slice:
+    """The rows (or columns) that the digit spans, from each one's count of ink pixels: from the first that holds
+    ink to the last, once the runs at either end that lie apart from the rest and hold less than SPECK of the ink
+    are dropped (a speck of dust or a stray dot, which would otherwise stretch the box and shrink the digit)."""
+    runs = consecutive_runs(np.nonzero(counts)[0])
+    ink = [int(counts[start:stop].sum()) for start, stop in runs]
+    first, last = 0, len(runs) - 1
+    while first < last and ink[first] < SPECK * sum(ink):
+        first += 1
+    while last > first and ink[last] < SPECK * sum(ink):
+        last -= 1
+    return slice(runs[first][0], runs[last][1])
 
 
 def stroke_width(digit: np.ndarray) -> float:
