@@ -72,11 +72,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     gray = np.clip(ink, 0.0, 1.0, out=ink)
     faint = max(INK, NOISE * noise / darkest)  # the ink of the faintest pixel that counts
     inked = gray > faint
-    digit = _thinned(gray[_ink_span(inked.sum(axis=1)), _ink_span(inked.sum(axis=0))], faint)
-    height, width = digit.shape
-    scale = BOX / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    digit = _area_weights(height, size[0]) @ digit @ _area_weights(width, size[1]).T
+    digit = _resampled(_thinned(gray[_ink_span(inked.sum(axis=1)), _ink_span(inked.sum(axis=0))], faint), BOX)
+    size = digit.shape
     field = np.zeros((FIELD, FIELD))
     mass = digit.sum()
     centre = [float(np.arange(n) @ digit.sum(axis=1 - axis)) / mass for axis, n in enumerate(size)]
@@ -113,10 +110,7 @@ def _thinned(digit: np.ndarray, faint: float) -> np.ndarray:
     wider than THICK (a marker; a small digit drawn with a broad pen): resampled to FINE pixels a pixel of
     MNIST's box, eroded (the least of each square), with the strokes thinner than the square kept as they were
     (what an opening takes away), and cropped to the pixels above ``faint`` again. Otherwise ``digit`` itself."""
-    height, width = digit.shape
-    scale = FINE * BOX / max(height, width)
-    size = (max(1, round(height * scale)), max(1, round(width * scale)))
-    fine = _area_weights(height, size[0]) @ digit @ _area_weights(width, size[1]).T
+    fine = _resampled(digit, FINE * BOX)
     wide = stroke_width(fine) / FINE
     if wide <= THICK:
         return digit
@@ -309,6 +303,14 @@ def _unit_gray(image: np.ndarray) -> np.ndarray:
     if not np.all((image >= 0) & (image <= 1)):  # NaN fails this too
         raise ValueError("holds values outside [0, 1] (or NaN): float pixels go from 0 to 1")
     return image.astype(np.float64)
+
+
+def _resampled(digit: np.ndarray, longer: int) -> np.ndarray:
+    """``digit`` scaled by area averaging so that its longer side is ``longer`` pixels (its aspect kept)."""
+    height, width = digit.shape
+    scale = longer / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return _area_weights(height, size[0]) @ digit @ _area_weights(width, size[1]).T
 
 
 def _area_weights(source: int, target: int) -> np.ndarray:
