@@ -72,7 +72,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     gray = np.clip(ink, 0.0, 1.0, out=ink)
     faint = max(INK, NOISE * noise / darkest)  # the ink of the faintest pixel that counts
     inked = gray > faint
-    digit = _resampled(_thinned(gray[_ink_span(inked.sum(axis=1)), _ink_span(inked.sum(axis=0))], faint), BOX)
+    digit = gray[_ink_span(inked.sum(axis=1)), _ink_span(inked.sum(axis=0))]
+    digit = _resampled(_thinned(digit, faint), BOX)
     size = digit.shape
     field = np.zeros((FIELD, FIELD))
     mass = digit.sum()
@@ -88,10 +89,11 @@ def _ink_span(counts: np.ndarray) -> slice:
     are dropped (a speck of dust or a stray dot, which would otherwise stretch the box and shrink the digit)."""
     runs = consecutive_runs(np.nonzero(counts)[0])
     ink = [int(counts[start:stop].sum()) for start, stop in runs]
+    speck = SPECK * sum(ink)
     first, last = 0, len(runs) - 1
-    while first < last and ink[first] < SPECK * sum(ink):
+    while first < last and ink[first] < speck:
         first += 1
-    while last > first and ink[last] < SPECK * sum(ink):
+    while last > first and ink[last] < speck:
         last -= 1
     return slice(runs[first][0], runs[last][1])
 
