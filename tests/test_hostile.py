@@ -648,7 +648,7 @@ def test_bench_refuses_a_dense_network_the_chapters_loop_does_not_compute(tmp_pa
 @pytest.mark.parametrize(("args", "command", "message"), [
     (["show", "-o", "digit.jpg2"], "show", "digit.jpg2: matplotlib does not write 'jpg2' pictures; it writes"),
     (["show", "-o", "/dev/full"], "show", "/dev/full: there already, and not a regular file"),
-    (["plot", "activations", "-o", "/nonexistent/a.png"], "plot", "no folder /nonexistent"),
+    (["plot", "activations", "-o", "/etc/passwd/a.png"], "plot", "cannot write there (/etc/passwd is not a folder"),
     (["infer", "--backend", "torch", "--device", "meta"], "infer", "torch runs here on 'cpu' or 'cuda[:N]'"),
     (["infer", "--backend", "torch", "--device", "mps"], "infer", "torch runs here on 'cpu' or 'cuda[:N]'"),
     (["infer", "--backend", "dask", "--scheduler", "tcp://[:::1"], "infer", "cannot reach the dask scheduler"),

@@ -246,3 +246,24 @@ def test_chunks_scored_in_smaller_batches_give_the_same_accuracy(chunk_batch: in
     dask = xpnet.get_backend("dask")
     model = as_model(dask.asarrays(small_network()))
     assert scoring.accuracy(model, dask.asarray(x), dask.asarray(t), 10, chunk_batch=chunk_batch) == expected
+
+
+@pytest.mark.parametrize("make", [
+    lambda: xpnet.models.MultiLayerNetExtend(784, [20, 20], 10, use_dropout=True, use_batchnorm=True, seed=0),
+    lambda: xpnet.models.SimpleConvNet(seed=0),
+    lambda: xpnet.models.DeepConvNet(seed=0),
+], ids=["dense, batch norm and dropout", "SimpleConvNet", "DeepConvNet"])
+def test_a_batch_of_the_networks_dtype_is_read_as_it_is_and_never_written(make) -> None:
+    net = make()
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 784)).astype(net.dtype)
+    t = rng.integers(0, 10, 6)
+    before = x.copy()
+    x.flags.writeable = False  # any layer that wrote into its input would raise here
+    net.loss(x, t)
+    net.gradient(x, t)
+    np.testing.assert_array_equal(x, before)
+    first = next(iter(net.layers.values()))
+    read = getattr(first, "x", None)
+    if read is not None:  # the first layer keeps its input for backward: the caller's own rows, no copy
+        assert np.shares_memory(read, x)

@@ -61,7 +61,7 @@ def test_misclassified_shows_only_errors(tmp_path: Path, data_args: list[str]) -
 
 
 def test_confusion_matrix(tmp_path: Path, data_args: list[str]) -> None:
-    out = tmp_path / "confusion.png"
+    out = tmp_path / "figures" / "confusion.png"  # a folder not there yet is made, as for every file written
     result = xpnet_cli("plot", "confusion", "-o", str(out), *data_args)
     assert result.returncode == 0, result.stderr
     assert "accuracy 0.9352" in result.stdout

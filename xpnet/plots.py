@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import XpnetError
-from .io.download import save_atomically
+from .io.download import check_writable, save_atomically
 
 PathLike = str | os.PathLike[str]
 WRONG = "tab:red"
@@ -42,8 +42,8 @@ def output_format(path: PathLike) -> str:
     """The format of the picture ``path`` names: its suffix, if matplotlib writes it, else PNG when it has none.
 
     Raises XpnetError for a suffix that matplotlib does not write (naming
-    those it does), a path that is there but not a regular file (``/dev/full``)
-    and a missing folder: checked before any work, so none is wasted.
+    those it does), and where every output is refused (:func:`~xpnet.io.download.check_writable`): checked
+    before any work, so none is wasted. Missing folders are made, as for every file xpnet writes.
     """
     _pyplot()
     from matplotlib.backend_bases import FigureCanvasBase
@@ -53,10 +53,7 @@ def output_format(path: PathLike) -> str:
     if suffix and suffix not in formats:
         raise XpnetError(f"{path}: matplotlib does not write {suffix!r} pictures; it writes "
                          f"{', '.join(sorted(formats))}")
-    if os.path.lexists(path) and not os.path.isfile(path):
-        raise XpnetError(f"{path}: there already, and not a regular file; pictures are written to files")
-    if not Path(path).resolve().parent.is_dir():
-        raise XpnetError(f"{path}: no folder {Path(path).parent} to write it in")
+    check_writable(path)
     return suffix or "png"
 
 

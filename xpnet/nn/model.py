@@ -310,7 +310,7 @@ class Model:
         """``x`` in the network's dtype (uint8 pixels divided by 255 unless a rewrite took that in) and shape."""
         xp = array_namespace(x)
         pixels = x.dtype == xp.uint8
-        x = xp.astype(x, self.dtype)
+        x = xp.astype(x, self.dtype, copy=False)  # no layer writes into its input: floats of its dtype pass as they are
         if pixels and not self._folded_pixels:
             x = x / 255
         if len(self.input_shape) > 1 and x.ndim == 2:
