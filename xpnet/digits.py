@@ -23,8 +23,10 @@ INK = 0.1  # a pixel darker (on light paper) than this fraction of the range fro
 CONTRAST = 0.1  # a picture whose darkest and lightest pixels differ by less holds no digit
 SOLID = 0.9  # a frame's side is ink along at least this fraction of its length
 FINE = 4  # strokes are measured and thinned at this many pixels a pixel of MNIST's 20-pixel box
-STROKE = 2.2  # thick strokes are thinned to this width (in pixels of that box; MNIST's median is 2.0)
+STROKE = 2.2  # thick and thin strokes are brought to this width (in pixels of that box; MNIST's median is 2.0)
 THICK = 3.6  # strokes wider than this are thick (98.5% of MNIST's test digits are within it)
+THIN = 0.85  # strokes narrower than this are thin (a fine pen on a large picture; all 70,000 of MNIST's are wider)
+LINE = 0.25  # a thin stroke's pixels hold at least this fraction of its darkest, once resampled
 SPECK = 0.02  # a run of rows (or columns) apart from the rest with less of the ink than this is a speck
 NOISE = 5  # a pixel is ink only above this many spreads of the paper's noise (a photo's; a drawing has none)
 
@@ -45,7 +47,8 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     there is one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink (specks apart from the digit left
     out, see :func:`_ink_span`); strokes wider than nearly all of
-    MNIST's thinned (see :func:`_thinned`); scaled (by area averaging) so
+    MNIST's thinned and those narrower than all of MNIST's widened (see :func:`_restroked`); scaled (by area
+    averaging) so
     that the longer side is 20 pixels; placed in the 28x28 field with its
     centre of mass nearest the field's. Raises ValueError for a picture with
     no digit on it (a blank page) or values that are not gray levels.
@@ -73,7 +76,7 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     faint = max(INK, NOISE * noise / darkest)  # the ink of the faintest pixel that counts
     inked = gray > faint
     digit = gray[_ink_span(inked.sum(axis=1)), _ink_span(inked.sum(axis=0))]
-    digit = _resampled(_thinned(digit, faint), BOX)
+    digit = _resampled(_restroked(digit, faint), BOX)
     size = digit.shape
     field = np.zeros((FIELD, FIELD))
     mass = digit.sum()
@@ -101,26 +104,43 @@ def _ink_span(counts: np.ndarray) -> slice:
 def stroke_width(digit: np.ndarray) -> float:
     """The mean width of ``digit``'s strokes (gray levels, ink > 0), in its own pixels: twice its ink over the
     length of its edges (a stroke of width w and length l: w l of ink, 2 l of edge), both read from the gray
-    levels, so that anti-aliased edges count for what they hold."""
-    framed = np.pad(digit, 1)  # ink at the picture's edge has an edge there too
+    levels, so that anti-aliased edges count for what they hold: the same for uint8 pixels as for their floats."""
+    framed = np.pad(np.asarray(digit, dtype=np.float64), 1)  # ink at the picture's edge has an edge there too
     edges = np.abs(np.diff(framed, axis=0)).sum() + np.abs(np.diff(framed, axis=1)).sum()
     return 2.0 * float(digit.sum()) / float(edges) if edges else 0.0
 
 
-def _thinned(digit: np.ndarray, faint: float) -> np.ndarray:
-    """``digit`` (cropped to its ink, gray levels in [0, 1]) with its strokes thinned to STROKE where they are
-    wider than THICK (a marker; a small digit drawn with a broad pen): resampled to FINE pixels a pixel of
-    MNIST's box, eroded (the least of each square), with the strokes thinner than the square kept as they were
-    (what an opening takes away), and cropped to the pixels above ``faint`` again. Otherwise ``digit`` itself."""
+def _restroked(digit: np.ndarray, faint: float) -> np.ndarray:
+    """``digit`` (cropped to its ink, gray levels in [0, 1]) with strokes wider than THICK (a marker; a small
+    digit drawn with a broad pen) or narrower than THIN (a fine pen on a large picture, which resampling would
+    leave a faint thread) brought to STROKE, at FINE pixels a pixel of MNIST's box and cropped to the pixels
+    above ``faint`` again; otherwise ``digit`` itself. Thick strokes are eroded (the least of each square), with
+    the strokes thinner than the square kept as they were (what an opening takes away); thin ones are drawn
+    again with a round pen (see :func:`_widened`)."""
     fine = _resampled(digit, FINE * BOX)
     wide = stroke_width(fine) / FINE
-    if wide <= THICK:
+    if THIN <= wide <= THICK:
         return digit
-    reach = round((wide - STROKE) * FINE / 2)
-    eroded = _extreme(fine, reach, np.min)
-    fine = np.maximum(eroded, fine - _extreme(eroded, reach, np.max))
+    if wide > THICK:
+        reach = round((wide - STROKE) * FINE / 2)
+        eroded = _extreme(fine, reach, np.min)
+        fine = np.maximum(eroded, fine - _extreme(eroded, reach, np.max))
+    else:
+        fine = _widened(fine)
     rows, cols = np.nonzero(fine > faint)
     return digit if rows.size == 0 else fine[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+
+def _widened(fine: np.ndarray) -> np.ndarray:
+    """A thin stroke drawn again along its own pixels (those of at least LINE of its darkest) with a round pen
+    that makes it STROKE wide: 1 within the pen's reach of them, 0 beyond, on a frame widened by that reach
+    (the resampling to MNIST's box then smooths the edges, as MNIST's anti-aliasing did)."""
+    line = fine >= LINE * float(fine.max())
+    reach = max(1, round((STROKE * FINE - stroke_width(line.astype(float))) / 2))
+    offsets = np.arange(-reach, reach + 1) ** 2
+    pen = np.add.outer(offsets, offsets) <= reach * reach
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(line, 2 * reach), pen.shape)
+    return np.any(windows & pen, axis=(2, 3)).astype(float)
 
 
 def _extreme(image: np.ndarray, reach: int, extreme: Callable[..., np.ndarray]) -> np.ndarray:
