@@ -478,9 +478,25 @@ def test_what_is_not_a_picture_of_a_digit_is_named(picture: np.ndarray, message:
         to_mnist(picture)
 
 
+def test_a_transparent_page_shows_the_paper_the_strokes_stand_out_on(mnist_test) -> None:
+    """Ink with no paper (a layer of a drawing program): black ink on it reads as on white paper, a light pen as
+    on black (a white pen on white paper would be blank), and a page that covers most of the picture keeps white
+    paper in its transparent margins."""
+    digit = np.kron(mnist_test[0][0].reshape(28, 28), np.ones((4, 4), np.uint8))
+
+    def transparent(pen: int, alpha: np.ndarray) -> bytes:
+        return encoded(np.stack([np.full_like(alpha, pen)] * 3 + [alpha], axis=-1))
+
+    np.testing.assert_array_equal(decode_picture(transparent(0, digit)), 255 - digit)
+    np.testing.assert_array_equal(decode_picture(transparent(255, digit)), digit)
+    page = np.pad(np.full_like(digit, 255), 5)  # a white page, opaque, in a transparent frame
+    margins = decode_picture(encoded(np.stack([255 - np.pad(digit, 5)] * 3 + [page], axis=-1)))
+    np.testing.assert_array_equal(margins, 255 - np.pad(digit, 5))
+
+
 def write_test_digits(folder: Path, images: np.ndarray) -> list[Path]:
     """Test digits as a user's pictures: scaled 2x to 5x, dark on light or light on dark, off centre, as PNG
-    (gray, RGB, or black ink on a transparent page) and JPEG."""
+    (gray, RGB, or black or white ink on a transparent page) and JPEG."""
     paths = []
     for i, image in enumerate(images):
         scale = 2 + i % 4
@@ -491,8 +507,9 @@ def write_test_digits(folder: Path, images: np.ndarray) -> list[Path]:
             picture = Image.fromarray(big)  # light on dark, gray
         elif kind == 1:
             picture = Image.fromarray(255 - big).convert("RGB")  # dark on light, colour
-        elif kind == 2:
-            picture = Image.fromarray(np.stack([np.zeros_like(big)] * 3 + [big], axis=-1), "RGBA")  # ink, no paper
+        elif kind == 2:  # ink and no paper: black ink, or a light pen on a clear layer
+            pen = np.full_like(big, 0 if i % 8 == 2 else 255)
+            picture = Image.fromarray(np.stack([pen] * 3 + [big], axis=-1), "RGBA")
         else:
             picture = Image.fromarray(255 - big)
         path = folder / f"digit{i:02d}.{'jpg' if kind == 3 else 'png'}"

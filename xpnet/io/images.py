@@ -9,6 +9,7 @@ import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,8 @@ def _pictures_of(name: str, array: np.ndarray) -> Iterator[tuple[str, np.ndarray
 
 def decode_picture(data: bytes) -> np.ndarray:
     """A PNG's or JPEG's gray levels, uint8 (h, w), turned upright as its EXIF orientation says (a phone stores a
-    photo as its sensor read it, and the turn in a tag); transparent parts count as white paper. A JPEG of more
+    photo as its sensor read it, and the turn in a tag); transparent parts count as paper (see :func:`_paper`). A
+    JPEG of more
     than :data:`MAX_SIDE` pixels a side is decoded at the largest of a half, a quarter or an eighth of its size
     that fits. DataError for bytes that are not a whole PNG or JPEG, or a picture too large."""
     try:
@@ -116,7 +118,20 @@ def decode_picture(data: bytes) -> np.ndarray:
                 picture = ImageOps.exif_transpose(picture)
             if "A" in picture.getbands() or "transparency" in picture.info:
                 rgba = picture.convert("RGBA")
-                picture = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+                picture = Image.alpha_composite(Image.new("RGBA", rgba.size, _paper(rgba)), rgba)
             return np.asarray(picture.convert("L"))
         except Exception as err:  # Pillow's decoders raise what they meet: OSError, SyntaxError, ValueError, ...
             raise DataError(f"is a broken PNG or JPEG picture ({describe(err)})") from None
+
+
+def _paper(rgba: Any) -> str:
+    """The paper that a picture's transparent parts show: white, unless most of the picture is transparent and
+    what it shows is light on average (a light pen on a clear layer), then black, so that the strokes stand out
+    either way. Read from the picture reduced to at most 256 pixels a side, so that a large one costs no memory."""
+    thumbnail = rgba.reduce(max(1, -(-max(rgba.size) // 256)))
+    alpha = np.asarray(thumbnail.getchannel("A"), dtype=np.float64) / 255
+    shown = float(alpha.sum())
+    if shown == 0 or shown > alpha.size / 2:
+        return "white"
+    gray = np.asarray(thumbnail.convert("RGB").convert("L"), dtype=np.float64)
+    return "black" if float((gray * alpha).sum()) > 127.5 * shown else "white"
