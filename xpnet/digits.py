@@ -136,7 +136,7 @@ def _widened(fine: np.ndarray) -> np.ndarray:
     that makes it STROKE wide: 1 within the pen's reach of them, 0 beyond, on a frame widened by that reach
     (the resampling to MNIST's box then smooths the edges, as MNIST's anti-aliasing did)."""
     line = fine >= LINE * float(fine.max())
-    reach = max(1, round((STROKE * FINE - stroke_width(line.astype(float))) / 2))
+    reach = max(1, round((STROKE * FINE - stroke_width(line)) / 2))
     offsets = np.arange(-reach, reach + 1) ** 2
     pen = np.add.outer(offsets, offsets) <= reach * reach
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(line, 2 * reach), pen.shape)
