@@ -68,6 +68,20 @@ def test_confusion_matrix(tmp_path: Path, data_args: list[str]) -> None:
     pixels(out, (640, 560))
 
 
+def test_a_negative_index_counts_from_the_end(tmp_path: Path, data_args: list[str], mnist_test) -> None:
+    _, labels = mnist_test
+    last, counted = tmp_path / "last.png", tmp_path / "counted.png"
+    result = xpnet_cli("show", "--index", "-1", "-o", str(last), *data_args)
+    assert result.returncode == 0, result.stderr
+    assert f"test image {len(labels) - 1}, label {labels[-1]}" in result.stdout
+    assert xpnet_cli("show", "--index", str(len(labels) - 1), "-o", str(counted), *data_args).returncode == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(last)),
+                                  np.asarray(Image.open(counted)))
+    result = xpnet_cli("plot", "probs", "--index", "-1", "-o", str(tmp_path / "probs.png"), *data_args)
+    assert result.returncode == 0, result.stderr
+    assert f"test image {len(labels) - 1}, label {labels[-1]}, predicted" in result.stdout
+
+
 def test_probabilities_of_one_digit(tmp_path: Path, data_args: list[str]) -> None:
     out = tmp_path / "probs.png"
     result = xpnet_cli("plot", "probs", "--index", "8", "-o", str(out), *data_args)

@@ -19,13 +19,14 @@ from ._common import add_backend_args, add_data_args, at_most, load_network, mod
 
 MAX_GRID = 400  # digits in one picture (a 20 x 20 grid)
 MAX_LOG = 1 << 24  # bytes of a training log to plot
+INDEX_HELP = "which test image (default 0; a negative one counts from the end: -1 is the last)"
 
 
 def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     show = commands.add_parser("show", help="write a PNG of test digits with their labels (and predictions)")
     add_backend_args(show)
     add_data_args(show)
-    show.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    show.add_argument("--index", type=int, default=0, help=INDEX_HELP)
     show.add_argument("--grid", type=at_most(MAX_GRID), metavar="N",
                       help=f"N digits with true and predicted labels (16 with --misclassified; at most {MAX_GRID})")
     show.add_argument("--misclassified", action="store_true", help="only digits the network gets wrong (a grid)")
@@ -44,7 +45,7 @@ def add_to(commands: Any) -> list[argparse.ArgumentParser]:
     confusion = figures.add_parser("confusion", help="the test set's 10x10 confusion matrix with counts")
     filters = figures.add_parser("filters", help="the first layer's filters, random and learned (chapter 7)")
     probabilities = figures.add_parser("probs", help="one digit's softmax output as a bar chart beside it")
-    probabilities.add_argument("--index", type=int, default=0, help="which test image (default 0)")
+    probabilities.add_argument("--index", type=int, default=0, help=INDEX_HELP)
     for figure, run, default in (
         (confusion, _plot_confusion, "confusion.png"),
         (probabilities, _plot_probs, "probs.png"),
@@ -74,16 +75,18 @@ def _predicted(args: argparse.Namespace, images: np.ndarray) -> np.ndarray:
             raise XpnetError(f"{args.weights or 'the weights'}: {err}") from None
 
 
-def _check_index(index: int, count: int) -> None:
+def _test_index(index: int, count: int) -> int:
+    """``--index`` as a position among ``count`` test images, a negative one counted from the end."""
     if not -count <= index < count:
         raise XpnetError(f"--index {index} is out of range: the test set has {count} images")
+    return index % count
 
 
 def _show(args: argparse.Namespace) -> int:
     plots.output_format(args.output)
     images, labels = test_set(args)
     if args.grid is None and not args.misclassified:
-        _check_index(args.index, len(images))
+        args.index = _test_index(args.index, len(images))
         plots.save_digit(images[args.index], int(labels[args.index]), args.output)
         print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}")
         return 0
@@ -111,9 +114,9 @@ def _plot_confusion(args: argparse.Namespace) -> int:
 def _plot_probs(args: argparse.Namespace) -> int:
     plots.output_format(args.output)
     images, labels = test_set(args)
-    _check_index(args.index, len(images))
+    args.index = _test_index(args.index, len(images))
     _, backend, network = _network(args)
-    scores = network.predict(backend.asarray(images[args.index : args.index + 1 or None]))
+    scores = network.predict(backend.asarray(images[args.index : args.index + 1]))
     probabilities = to_numpy(softmax(scores))[0]
     plots.save_probabilities(images[args.index], int(labels[args.index]), probabilities, args.output)
     print(f"wrote {args.output}: test image {args.index}, label {int(labels[args.index])}, "
