@@ -46,11 +46,11 @@ def to_mnist(image: np.ndarray) -> np.ndarray:
     :mod:`xpnet.paper`; inside a frame drawn around the digit, if
     there is one, see :func:`inside_frame`);
     cropped to the box of the pixels with ink (specks apart from the digit left
-    out, see :func:`_ink_span`); strokes wider than nearly all of
-    MNIST's thinned and those narrower than all of MNIST's widened (see :func:`_restroked`); scaled (by area
-    averaging) so
-    that the longer side is 20 pixels; placed in the 28x28 field with its
-    centre of mass nearest the field's. Raises ValueError for a picture with
+    out, see :func:`_ink_span`); strokes wider than nearly all of MNIST's
+    thinned and those narrower than all of MNIST's widened (see
+    :func:`_restroked`); scaled (by area averaging) so that the longer side
+    is 20 pixels; placed in the 28x28 field with its centre of mass nearest
+    the field's. Raises ValueError for a picture with
     no digit on it (a blank page) or values that are not gray levels.
     """
     ink = _unit_gray(image)  # a new array, worked on in place: a photo may have millions of pixels

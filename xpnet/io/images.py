@@ -86,10 +86,9 @@ def _pictures_of(name: str, array: np.ndarray) -> Iterator[tuple[str, np.ndarray
 
 def decode_picture(data: bytes) -> np.ndarray:
     """A PNG's or JPEG's gray levels, uint8 (h, w), turned upright as its EXIF orientation says (a phone stores a
-    photo as its sensor read it, and the turn in a tag); transparent parts count as paper (see :func:`_paper`). A
-    JPEG of more
-    than :data:`MAX_SIDE` pixels a side is decoded at the largest of a half, a quarter or an eighth of its size
-    that fits. DataError for bytes that are not a whole PNG or JPEG, or a picture too large."""
+    photo as its sensor read it, and the turn in a tag); transparent parts count as paper (see :func:`_paper`).
+    A JPEG of more than :data:`MAX_SIDE` pixels a side is decoded at the largest of a half, a quarter or an
+    eighth of its size that fits. DataError for bytes that are not a whole PNG or JPEG, or a picture too large."""
     try:
         from PIL import Image, ImageOps
     except ImportError:
